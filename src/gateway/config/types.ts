@@ -37,9 +37,31 @@ export interface ServiceConfig {
   readonly writeTimeout: number;
   readonly idleTimeout: number;
   readonly readHeaderTimeout: number;
+  /**
+   * KrakenD's `max_header_bytes`: the largest request head the server accepts. `undefined` when the config does
+   * not set it, so the server keeps its own default (Node's is 16 KiB, Go's 1 MiB).
+   */
+  readonly maxHeaderBytes: number | undefined;
   readonly tls: TlsConfig | undefined;
+  /** Our own `krakend-cluster/gateway` namespace of the service `extra_config`, defaults applied. */
+  readonly gateway: GatewayOptions;
   readonly extraConfig: ExtraConfig;
   readonly endpoints: readonly EndpointConfig[];
+}
+
+/** Options KrakenD does not have, read from the service-level `extra_config` namespace `krakend-cluster/gateway`. */
+export interface GatewayOptions {
+  /** Largest backend response body buffered for decoding, in bytes (`max_backend_body_size`, default 10 MiB). */
+  readonly maxBackendBodySize: number;
+  /** Largest client request body accepted, in bytes (`max_request_body_size`, default 10 MiB). */
+  readonly maxRequestBodySize: number;
+  /**
+   * On shutdown, how long the node keeps serving after it starts failing its health check, so that load
+   * balancers stop sending it traffic first (`shutdown_delay`, ms, default 0).
+   */
+  readonly shutdownDelay: number;
+  /** On shutdown, how long in-flight requests get to finish before connections are cut (`drain_timeout`, ms, 10 s). */
+  readonly drainTimeout: number;
 }
 
 export interface EndpointConfig {

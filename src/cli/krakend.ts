@@ -1,0 +1,130 @@
+#!/usr/bin/env node
+/**
+ * `krakend`: the gateway node's composition root. Parses flags, loads the config, wires the gateway and the
+ * signals; no logic of its own.
+ */
+import { parseArgs } from 'node:util';
+import { Logger, isLogLevel } from '../base/logger.js';
+import type { LogFormat, LogLevel } from '../base/logger.js';
+import { loadConfigFile } from '../gateway/config/load.js';
+import { formatIssues } from '../gateway/config/format-issues.js';
+import { Gateway } from '../gateway/gateway.js';
+import { PROJECT_VERSION } from '../version.js';
+
+const USAGE = `Usage:
+  krakend run [-c FILE] [-p PORT] [-d]   serve the API described by FILE
+  krakend check [-c FILE]                validate FILE: exit 0 when valid, else print every error and exit 1
+  krakend version                        print the version
+
+Options:
+  -c, --config FILE     krakend.json to load (env KRAKEND_CONFIG; default /etc/krakend/krakend.json)
+  -p, --port PORT       listening port, overriding the config's (env KRAKEND_PORT)
+  -d, --debug           debug logging, and the /__debug/ endpoint
+      --log-level L     DEBUG, INFO, WARNING, ERROR or CRITICAL (env KRAKEND_LOG_LEVEL; default INFO)
+      --log-format F    text or json (env KRAKEND_LOG_FORMAT; default text)
+`;
+
+const DEFAULT_CONFIG = '/etc/krakend/krakend.json';
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === 'version' || command === '--version' || command === '-v') {
+    process.stdout.write(`KrakenD Version ${PROJECT_VERSION} (krakend-cluster)\n`);
+    return 0;
+  }
+  if (command !== 'run' && command !== 'check') {
+    process.stderr.write(command && command !== 'help' && command !== '--help' ? `unknown command "${command}"\n\n${USAGE}` : USAGE);
+    return command === 'help' || command === '--help' ? 0 : 2;
+  }
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: rest,
+      options: {
+        config: { type: 'string', short: 'c' },
+        port: { type: 'string', short: 'p' },
+        debug: { type: 'boolean', short: 'd' },
+        'log-level': { type: 'string' },
+        'log-format': { type: 'string' },
+      },
+      strict: true,
+    }));
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  const file = values.config ?? process.env['KRAKEND_CONFIG'] ?? DEFAULT_CONFIG;
+  const levelName = (values['log-level'] ?? process.env['KRAKEND_LOG_LEVEL'] ?? (values.debug ? 'DEBUG' : 'INFO')).toUpperCase();
+  if (!isLogLevel(levelName)) {
+    process.stderr.write(`invalid log level "${levelName}": use DEBUG, INFO, WARNING, ERROR or CRITICAL\n`);
+    return 2;
+  }
+  const format = values['log-format'] ?? process.env['KRAKEND_LOG_FORMAT'] ?? 'text';
+  if (format !== 'text' && format !== 'json') {
+    process.stderr.write(`invalid log format "${format}": use text or json\n`);
+    return 2;
+  }
+  const logger = new Logger({ prefix: '[KRAKEND]', level: levelName as LogLevel, format: format as LogFormat });
+
+  const loaded = await loadConfigFile(file);
+  for (const warning of loaded.warnings) logger.warning(warning);
+  if (!loaded.config || loaded.issues.length > 0) {
+    process.stderr.write(`${formatIssues(loaded.issues)}\n`);
+    if (command === 'check') process.stderr.write(`${file}: ${loaded.issues.length} error(s)\n`);
+    return 1;
+  }
+  if (command === 'check') {
+    process.stdout.write(`Syntax OK! ${file}\n`);
+    return 0;
+  }
+
+  let config = loaded.config;
+  if (values.debug && !config.debugEndpoint) config = { ...config, debugEndpoint: true };
+  const portText = values.port ?? process.env['KRAKEND_PORT'];
+  let port: number | undefined;
+  if (portText !== undefined) {
+    port = Number(portText);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) {
+      process.stderr.write(`invalid port "${portText}"\n`);
+      return 2;
+    }
+  }
+
+  logger.info(`Starting KrakenD v${PROJECT_VERSION} with config ${file}`);
+  const gateway = new Gateway(config, { logger, ...(port !== undefined ? { port } : {}) });
+  try {
+    await gateway.start();
+  } catch (err) {
+    logger.critical(`cannot start the gateway: ${(err as Error).message}`);
+    return 1;
+  }
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info(`${signal} received: shutting down gracefully`);
+      gateway.shutdown().then(
+        () => resolve(0),
+        (err: unknown) => {
+          logger.error(`shutdown failed: ${(err as Error).message}`);
+          resolve(1);
+        },
+      );
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+    // Pending keep-alive sockets or timers must not hold a finished process.
+    setTimeout(() => process.exit(code), 50).unref();
+  },
+  (err: unknown) => {
+    process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);
