@@ -806,6 +806,8 @@ export function parseEndpointPath(path: string): { params: string[]; problems: s
     const name = m?.[1];
     if (name === undefined) {
       problems.push(`"${segment}": a param must be a whole path segment, such as "/{id}/" (KrakenD's rule)`);
+      // Still record it, so that backends using it are not reported as well.
+      for (const inner of segment.matchAll(/\{([^{}]*)\}/g)) params.push(inner[1] ?? '');
     } else if (!/^[A-Za-z0-9_-]+$/.test(name)) {
       problems.push(`invalid param name "{${name}}": use letters, digits, "_" and "-"`);
     } else if (params.includes(name)) {
@@ -950,6 +952,8 @@ function checkUrlPattern(
   if (/[{}]/.test(pattern.replace(/\{[^{}]*\}/g, ''))) {
     problems.push('unbalanced "{" or "}": params are written {name}');
   }
+  // Without a usable endpoint path, every param would look undefined: that is one problem, already reported.
+  if (endpoint.endpoint === '') return { pattern, problems };
   const declared =
     endpoint.params.length === 0
       ? 'declares no param'

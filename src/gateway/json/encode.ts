@@ -13,58 +13,141 @@ import type { JsonObject, JsonValue } from './types.js';
  * stack throws a RangeError, as JSON.stringify does.
  */
 export function encodeJson(value: JsonValue): string {
-  return encodeValue(value);
+  return new GoJsonWriter().write(value);
 }
 
-function encodeValue(value: unknown): string {
-  switch (typeof value) {
-    case 'string':
-      return encodeString(value);
-    case 'number':
-      return encodeNumber(value);
-    case 'boolean':
-      return value ? 'true' : 'false';
-    case 'object':
-      if (value === null) return 'null';
-      if (Array.isArray(value)) return encodeArray(value);
-      if (value instanceof JsonNumber) return encodeJsonNumber(value.text);
-      return encodeObject(value as JsonObject);
-    default:
-      throw new TypeError(`json: unsupported type: ${typeof value}`);
+/** Appends to one string as it walks: V8 keeps the appends as a rope and flattens it once, at the end. */
+class GoJsonWriter {
+  private out = '';
+
+  write(value: unknown): string {
+    this.value(value);
+    return this.out;
   }
-}
 
-function encodeArray(items: readonly unknown[]): string {
-  const n = items.length;
-  if (n === 0) return '[]';
-  let out = '[' + encodeItem(items[0]);
-  for (let i = 1; i < n; i++) out += ',' + encodeItem(items[i]);
-  return out + ']';
-}
-
-function encodeItem(item: unknown): string {
-  return item === undefined ? 'null' : encodeValue(item);
-}
-
-function encodeObject(obj: JsonObject): string {
-  const keys = Object.keys(obj);
-  const n = keys.length;
-  if (n === 0) return '{}';
-  // Bodies often arrive already sorted (from KrakenD, Go or other sorted writers): check before sorting.
-  for (let i = 1; i < n; i++) {
-    if (compareGoKeys(keys[i - 1] as string, keys[i] as string) > 0) {
-      keys.sort(compareGoKeys);
-      break;
+  private value(value: unknown): void {
+    switch (typeof value) {
+      case 'string':
+        this.out += NEEDS_ESCAPE.test(value) ? escapeString(value) : '"' + value + '"';
+        return;
+      case 'number':
+        this.out += value !== 0 && Number.isFinite(value) ? String(value) : encodeSpecialNumber(value);
+        return;
+      case 'boolean':
+        this.out += value ? 'true' : 'false';
+        return;
+      case 'object':
+        if (value === null) this.out += 'null';
+        else if (Array.isArray(value)) this.array(value);
+        else if (value instanceof JsonNumber) this.out += encodeJsonNumber(value.text);
+        else this.object(value as JsonObject);
+        return;
+      default:
+        throw new TypeError(`json: unsupported type: ${typeof value}`);
     }
   }
-  let out = '';
-  for (let i = 0; i < n; i++) {
-    const key = keys[i] as string;
-    const v = obj[key];
-    if (v === undefined) continue;
-    out += (out === '' ? '{' : ',') + encodeString(key) + ':' + encodeValue(v);
+
+  private array(items: readonly unknown[]): void {
+    const n = items.length;
+    if (n === 0) {
+      this.out += '[]';
+      return;
+    }
+    for (let i = 0; i < n; i++) {
+      this.out += i === 0 ? '[' : ',';
+      const item = items[i];
+      if (item === undefined) this.out += 'null';
+      else this.value(item);
+    }
+    this.out += ']';
   }
-  return out === '' ? '{}' : out + '}';
+
+  private object(obj: JsonObject): void {
+    const layout = objectLayout(Object.keys(obj));
+    const { sorted, prefixes } = layout;
+    let first = true;
+    for (let i = 0; i < sorted.length; i++) {
+      const v = obj[sorted[i] as string];
+      if (v === undefined) continue;
+      this.out += (first ? '{' : ',') + (prefixes[i] as string);
+      first = false;
+      this.value(v);
+    }
+    this.out += first ? '{}' : '}';
+  }
+}
+
+/** An object's keys in Go's order, each with its encoded `"key":` prefix. */
+interface ObjectLayout {
+  /** Object.keys order, to recognise the next object of the same shape. */
+  readonly keys: readonly string[];
+  readonly sorted: readonly string[];
+  readonly prefixes: readonly string[];
+}
+
+/*
+ * Layouts are memoised by key sequence: sorting and escaping keys is most of the cost of encoding an object, and
+ * bodies repeat shapes (list items, nested records of one type). Entries are found by first key, up to a few shapes
+ * each; wide objects (maps keyed by ids) are not cached, and the table is dropped whole when it fills, so hostile
+ * bodies cost at most the uncached work.
+ */
+const LAYOUT_CACHE = new Map<string, ObjectLayout[]>();
+const LAYOUT_CACHE_MAX_ENTRIES = 1024;
+const LAYOUT_SHAPES_PER_KEY = 4;
+const LAYOUT_MAX_KEYS = 64;
+const EMPTY_LAYOUT: ObjectLayout = { keys: [], sorted: [], prefixes: [] };
+
+function objectLayout(keys: string[]): ObjectLayout {
+  const n = keys.length;
+  if (n === 0) return EMPTY_LAYOUT;
+  if (n > LAYOUT_MAX_KEYS) return buildLayout(keys);
+  const firstKey = keys[0] as string;
+  const shapes = LAYOUT_CACHE.get(firstKey);
+  if (shapes !== undefined) {
+    for (const shape of shapes) {
+      if (sameKeys(shape.keys, keys)) return shape;
+    }
+  }
+  const layout = buildLayout(keys);
+  if (shapes === undefined) {
+    if (LAYOUT_CACHE.size >= LAYOUT_CACHE_MAX_ENTRIES) LAYOUT_CACHE.clear();
+    LAYOUT_CACHE.set(firstKey, [layout]);
+  } else {
+    if (shapes.length >= LAYOUT_SHAPES_PER_KEY) shapes.shift();
+    shapes.push(layout);
+  }
+  return layout;
+}
+
+function sameKeys(a: readonly string[], b: readonly string[]): boolean {
+  const n = a.length;
+  if (n !== b.length) return false;
+  for (let i = 1; i < n; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function buildLayout(keys: string[]): ObjectLayout {
+  const sorted = keys.slice();
+  // Without surrogates, UTF-16 code unit order (JS's < and default sort) is already Go's UTF-8 byte order.
+  if (keys.some((k) => SURROGATE.test(k))) sorted.sort(compareGoKeys);
+  else if (sorted.length > 16) sorted.sort();
+  else insertionSort(sorted);
+  const prefixes = sorted.map((k) => (NEEDS_ESCAPE.test(k) ? escapeString(k) : '"' + k + '"') + ':');
+  return { keys, sorted, prefixes };
+}
+
+/** Small key lists are often sorted or nearly so, where this is linear and beats Array#sort's setup. */
+function insertionSort(keys: string[]): void {
+  for (let i = 1; i < keys.length; i++) {
+    const key = keys[i] as string;
+    let j = i - 1;
+    if ((keys[j] as string) <= key) continue;
+    do {
+      keys[j + 1] = keys[j] as string;
+      j--;
+    } while (j >= 0 && (keys[j] as string) > key);
+    keys[j + 1] = key;
+  }
 }
 
 /**
@@ -88,13 +171,15 @@ function isSurrogate(c: number): boolean {
   return c >= 0xd800 && c <= 0xdfff;
 }
 
-function encodeNumber(n: number): string {
+/*
+ * Finite non-zero numbers are written String(n): JS and Go both print the shortest digits that round-trip, and
+ * switch to exponent form at the same bounds (below 1e-6, from 1e21) and in the same shape once Go has trimmed
+ * `e-07` to `e-7`. The rest come here.
+ */
+function encodeSpecialNumber(n: number): string {
   if (!Number.isFinite(n)) throw new TypeError(`json: unsupported value: ${goFloatName(n)}`);
   // Go prints a negative zero float64 as -0; String(-0) is "0".
-  if (n === 0) return Object.is(n, -0) ? '-0' : '0';
-  // JS and Go both print the shortest digits that round-trip, switching to exponent form at the same bounds
-  // (below 1e-6, from 1e21) and in the same shape once Go has trimmed `e-07` to `e-7`.
-  return String(n);
+  return Object.is(n, -0) ? '-0' : '0';
 }
 
 function goFloatName(n: number): string {
@@ -117,10 +202,11 @@ const NEEDS_ESCAPE = /["\\\u0000-\u001f<>&\u2028\u2029\ud800-\udfff]/;
 const NEEDS_GO_ESCAPE =
   /[\b\f<>&\u2028\u2029]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
-function encodeString(s: string): string {
-  if (!NEEDS_ESCAPE.test(s)) return '"' + s + '"';
-  if (!NEEDS_GO_ESCAPE.test(s)) return JSON.stringify(s);
-  return escapeGo(s);
+const SURROGATE = /[\ud800-\udfff]/;
+
+/** The quoted form of a string that NEEDS_ESCAPE matched. */
+function escapeString(s: string): string {
+  return NEEDS_GO_ESCAPE.test(s) ? escapeGo(s) : JSON.stringify(s);
 }
 
 /**

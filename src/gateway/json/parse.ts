@@ -22,18 +22,26 @@ function decodeUtf8(bytes: Uint8Array): string {
 
 /*
  * The pre-check. A valid number token round-trips through a float64 unless it has an exponent, a fraction ending
- * in 0, is -0, is below 1e-6 (seven or more leading fraction zeros), or has 16+ significant digits (which covers
- * 1e21 and above): anything with at most 15 significant digits maps to a distinct double whose shortest form
- * gives those digits back. Each alternative below flags one of those shapes; every match lies wholly within a
- * run of number characters, so its last character locates the run.
+ * in 0, is -0, is below 1e-6 (a 0 integer part and six or more leading fraction zeros), or has 16+ significant
+ * digits (which covers 1e21 and above): a decimal with at most 15 significant digits maps to a double whose
+ * shortest form gives those digits back (DBL_DIG), and JS prints it in plain notation between 1e-6 and 1e21.
+ *
+ * Each alternative flags one of those shapes at the start of a token. Anchoring on the character before a token
+ * (whitespace , : [) keeps the regex from trying its alternatives at every digit: it costs about a quarter of a
+ * JSON.parse on a compact body, where an unanchored form costs twice that. Every match ends inside a run of
+ * number characters, so its last character locates the run.
  */
-const SUSPECT = /\d[eE]|\.\d*0(?!\d)|-0(?![.\d])|\.0{6}|\d[\d.]{15}/g;
+const SUSPECT = /[\s,:[](?:-0(?![.\d])|-?(?:\d[\d.]{15}|0\.0{6}|\d+(?:\.\d*0(?!\d)|(?:\.\d+)?[eE])))/g;
+/** A number as the whole document, which no anchor character precedes. */
+const LEADING_NUMBER = /^[ \t\n\r]*[-\d]/;
 
 /**
  * True when some number token in `text` may not survive `JSON.parse` exactly. False only if every number token
  * outside strings round-trips; a true answer for digits inside strings merely costs the slower path.
  */
 export function mayLoseNumbers(text: string): boolean {
+  // A bare number document is tiny; the lossless parser settles it without a special case here.
+  if (LEADING_NUMBER.test(text)) return true;
   const re = SUSPECT;
   const len = text.length;
   re.lastIndex = 0;
@@ -43,9 +51,9 @@ export function mayLoseNumbers(text: string): boolean {
     while (start > 0 && isNumberChar(text.charCodeAt(start - 1))) start--;
     while (end < len && isNumberChar(text.charCodeAt(end))) end++;
     re.lastIndex = end;
-    // In valid JSON a number token sits between structural characters or whitespace; a run bordered by anything
-    // else is inside a string (timestamps, uuids, hashes), and invalid JSON fails in JSON.parse all the same.
-    if (start > 0 && !isBeforeToken(text.charCodeAt(start - 1))) continue;
+    // In valid JSON a number token is followed by , ] } or whitespace; a run followed by anything else is inside a
+    // string (timestamps like "10:00:00.120Z", versions, hashes), and invalid JSON fails in JSON.parse all the
+    // same. The anchor already vouches for the character before the run.
     if (end < len && !isAfterToken(text.charCodeAt(end))) continue;
     const token = text.slice(start, end);
     if (String(Number(token)) !== token) {
@@ -53,7 +61,6 @@ export function mayLoseNumbers(text: string): boolean {
       return true;
     }
   }
-  re.lastIndex = 0;
   return false;
 }
 
@@ -64,11 +71,6 @@ function isNumberChar(c: number): boolean {
 
 function isWhitespace(c: number): boolean {
   return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
-}
-
-function isBeforeToken(c: number): boolean {
-  // [ , :
-  return c === 0x5b || c === 0x2c || c === 0x3a || isWhitespace(c);
 }
 
 function isAfterToken(c: number): boolean {

@@ -1,0 +1,409 @@
+/*
+ * End-to-end benchmark of the gateway as a proxy: what one request costs it in CPU, and what latency it adds,
+ * compared with the floor for any proxy that manipulates JSON (node:http + undici + JSON.parse/stringify).
+ *
+ * Every party is its own process: the backend, the gateway (the real CLI), the minimal proxy, and the load
+ * generator (a fresh autocannon child per run), so the CPU time of a target is read from /proc for its pid alone
+ * and the load generator's own CPU never counts against it. The targets run interleaved, round after round, so
+ * that drift on a shared machine spreads over all of them; figures are medians over the rounds.
+ *
+ * Run: `npm run bench:proxy`. Env: BENCH_ROUNDS (3), BENCH_DURATION seconds per run (5), BENCH_WARMUP seconds (2),
+ * BENCH_CONNECTIONS at saturation (50), BENCH_FIXED_CONNECTIONS at the fixed rate (20), BENCH_PROFILE=1 to write
+ * V8 CPU profiles of the gateway and the minimal proxy and print their hotspots (figures are then not
+ * representative: the profiler costs CPU). The last line of stdout is one JSON object with the medians.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { formatHotspots, summariseCpuProfile } from './lib/cpu-profile.js';
+import { canonicalJson, httpGet } from './lib/http-get.js';
+import { runLoad } from './lib/load.js';
+import type { LoadOptions, LoadResult } from './lib/load.js';
+import { PAYLOAD_TEXT } from './lib/payload.js';
+import { ProcessGroup, cpuSeconds } from './lib/processes.js';
+import type { ManagedChild } from './lib/processes.js';
+import { median, round } from './lib/stats.js';
+
+/** An integer setting from the environment, bounded so that a typo cannot start an endless run. */
+function envNumber(name: string, fallback: number, min: number, max: number): number {
+  const text = process.env[name];
+  if (text === undefined || text === '') return fallback;
+  const n = Number(text);
+  if (!Number.isFinite(n) || n < min || n > max) throw new Error(`${name}=${text}: expected a number in [${min}, ${max}]`);
+  return n;
+}
+
+const ROUNDS = Math.round(envNumber('BENCH_ROUNDS', 3, 1, 50));
+const DURATION_SEC = Math.round(envNumber('BENCH_DURATION', 5, 1, 300));
+const WARMUP_SEC = Math.round(envNumber('BENCH_WARMUP', 2, 0, 60));
+const SATURATION_CONNECTIONS = Math.round(envNumber('BENCH_CONNECTIONS', 50, 1, 1000));
+const FIXED_CONNECTIONS = Math.round(envNumber('BENCH_FIXED_CONNECTIONS', 20, 1, 1000));
+const PROFILE = process.env['BENCH_PROFILE'] === '1';
+
+/** Lets in-flight requests finish after the load generator stops, before the target's CPU time is read. */
+const SETTLE_MS = 200;
+const START_TIMEOUT_MS = 20_000;
+/** The achieved share of the offered rate below which the fixed-rate run is reported as not having reached it. */
+const RATE_TOLERANCE = 0.9;
+
+const HERE = fileURLToPath(new URL('.', import.meta.url));
+const PROJECT_ROOT = resolve(HERE, '../..');
+const GATEWAY_CLI = fileURLToPath(new URL('../src/cli/krakend.js', import.meta.url));
+const BACKEND_SERVER = fileURLToPath(new URL('./lib/backend-server.js', import.meta.url));
+const MINIMAL_PROXY = fileURLToPath(new URL('./lib/minimal-proxy.js', import.meta.url));
+
+type TargetName = 'gateway' | 'minimal' | 'backend';
+
+interface Target {
+  name: TargetName;
+  url: string;
+  child: ManagedChild;
+}
+
+interface SaturationRun {
+  rps: number;
+  cpuUsPerReq: number;
+  /** CPU seconds per wall second: ~100% means the target is CPU-bound on one core. */
+  cpuPercent: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+interface FixedRun {
+  achievedRps: number;
+  p50Ms: number;
+  p99Ms: number;
+  autocannonP99Ms: number;
+}
+
+interface Round {
+  saturation: Map<TargetName, SaturationRun>;
+  fixed: Map<TargetName, FixedRun>;
+}
+
+const group = new ProcessGroup();
+const problems: string[] = [];
+let scratchDir: string | undefined;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Records what the load generator saw go wrong; the figures are still printed, but the run counts as failed. */
+function checkLoad(label: string, r: LoadResult): void {
+  if (r.errors > 0 || r.timeouts > 0 || r.non2xx > 0) {
+    problems.push(
+      `${label}: ${r.errors} connection errors, ${r.timeouts} timeouts, ${r.non2xx} non-2xx ` +
+        `(status codes ${JSON.stringify(r.statusCodes)}) out of ${r.requests} responses`,
+    );
+  }
+  if (r.requests === 0) problems.push(`${label}: no response at all`);
+}
+
+async function load(target: Target, options: Omit<LoadOptions, 'url' | 'pipelining'>): Promise<LoadResult> {
+  group.assertAlive();
+  const result = await runLoad(group, { url: target.url, pipelining: 1, ...options });
+  group.assertAlive();
+  return result;
+}
+
+async function measureSaturation(target: Target, label: string): Promise<SaturationRun> {
+  const pid = target.child.pid;
+  const cpuBefore = cpuSeconds(pid);
+  const r = await load(target, { connections: SATURATION_CONNECTIONS, durationSec: DURATION_SEC });
+  await sleep(SETTLE_MS);
+  const cpu = cpuSeconds(pid) - cpuBefore;
+  checkLoad(label, r);
+  return {
+    rps: r.rps,
+    cpuUsPerReq: r.requests > 0 ? (cpu * 1e6) / r.requests : Number.NaN,
+    cpuPercent: r.durationSec > 0 ? (100 * cpu) / r.durationSec : Number.NaN,
+    p50Ms: r.latencyP50Ms,
+    p99Ms: r.latencyP99Ms,
+  };
+}
+
+async function measureFixed(target: Target, rate: number, label: string): Promise<FixedRun> {
+  const r = await load(target, { connections: FIXED_CONNECTIONS, durationSec: DURATION_SEC, overallRate: rate });
+  checkLoad(label, r);
+  if (r.rps < RATE_TOLERANCE * rate) {
+    problems.push(`${label}: offered ${rate} req/s but only ${r.rps.toFixed(0)} req/s were served`);
+  }
+  return { achievedRps: r.rps, p50Ms: r.latencyP50Ms, p99Ms: r.latencyP99Ms, autocannonP99Ms: r.autocannonP99Ms };
+}
+
+async function readyPort(child: ManagedChild): Promise<number> {
+  const m = await child.request<{ type: string; port: number }>(undefined, START_TIMEOUT_MS);
+  if (m.type !== 'ready' || !Number.isInteger(m.port)) throw new Error(`${child.name}: unexpected message ${JSON.stringify(m)}`);
+  return m.port;
+}
+
+function benchConfig(backendPort: number): string {
+  return JSON.stringify(
+    {
+      version: 3,
+      name: 'proxy-bench',
+      // One line per request on stdout would measure the logger, and fill the pipe.
+      extra_config: { router: { disable_access_log: true } },
+      endpoints: [
+        {
+          endpoint: '/bench',
+          method: 'GET',
+          backend: [{ host: [`http://127.0.0.1:${backendPort}`], url_pattern: '/data' }],
+        },
+      ],
+    },
+    null,
+    2,
+  );
+}
+
+/** Every target must answer the same document before any figure means anything. */
+async function verify(targets: readonly Target[]): Promise<void> {
+  const expected = canonicalJson(JSON.parse(PAYLOAD_TEXT));
+  for (const t of targets) {
+    const r = await httpGet(t.url);
+    if (r.status !== 200) throw new Error(`${t.name} answered ${r.status} to GET ${t.url}: ${r.body.slice(0, 500)}`);
+    let got: string;
+    try {
+      got = canonicalJson(JSON.parse(r.body));
+    } catch {
+      throw new Error(`${t.name} answered a body that is not JSON: ${r.body.slice(0, 500)}`);
+    }
+    if (got !== expected) throw new Error(`${t.name} answered a different document:\n  got      ${got}\n  expected ${expected}`);
+  }
+}
+
+function commit(): string {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: PROJECT_ROOT, encoding: 'utf8' }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+const fmt = (x: number, decimals: number, width: number) => (Number.isFinite(x) ? x.toFixed(decimals) : '-').padStart(width);
+
+function saturationTable(title: string, rows: ReadonlyMap<TargetName, SaturationRun>): string {
+  const lines = [`${title.padEnd(22)}${'req/s'.padStart(9)}${'cpu µs/req'.padStart(12)}${'cpu %'.padStart(8)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}`];
+  for (const [name, s] of rows) {
+    lines.push(
+      `  ${name.padEnd(20)}${fmt(s.rps, 0, 9)}${fmt(s.cpuUsPerReq, 1, 12)}${fmt(s.cpuPercent, 0, 8)}${fmt(s.p50Ms, 2, 9)}${fmt(s.p99Ms, 2, 9)}`,
+    );
+  }
+  return lines.join('\n');
+}
+
+function fixedTable(title: string, rows: ReadonlyMap<TargetName, FixedRun>): string {
+  const lines = [`${title.padEnd(22)}${'req/s'.padStart(9)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'(autocannon p99)'.padStart(18)}`];
+  for (const [name, f] of rows) {
+    lines.push(
+      `  ${name.padEnd(20)}${fmt(f.achievedRps, 0, 9)}${fmt(f.p50Ms, 2, 9)}${fmt(f.p99Ms, 2, 9)}${fmt(f.autocannonP99Ms, 0, 18)}`,
+    );
+  }
+  return lines.join('\n');
+}
+
+function medianOf<T>(rounds: readonly Round[], pick: (r: Round) => T | undefined, field: (x: T) => number): number {
+  const xs: number[] = [];
+  for (const r of rounds) {
+    const x = pick(r);
+    if (x !== undefined) xs.push(field(x));
+  }
+  return median(xs);
+}
+
+/** Rotates the list by `by`, so that no target always runs first (or right after the same neighbour). */
+function rotate<T>(xs: readonly T[], by: number): T[] {
+  const k = by % xs.length;
+  return [...xs.slice(k), ...xs.slice(0, k)];
+}
+
+async function main(): Promise<void> {
+  if (!existsSync(GATEWAY_CLI)) throw new Error(`${GATEWAY_CLI} does not exist: build first (npx tsc -p .)`);
+  scratchDir = mkdtempSync(join(tmpdir(), 'krakend-bench-'));
+  const profileDir = PROFILE ? mkdtempSync(join(tmpdir(), 'krakend-bench-profile-')) : undefined;
+  const profileArgs = (who: string) => {
+    if (!profileDir) return [];
+    mkdirSync(join(profileDir, who));
+    return ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, who)}`];
+  };
+
+  const backend = group.fork('backend', BACKEND_SERVER);
+  const backendPort = await readyPort(backend);
+
+  const configFile = join(scratchDir, 'krakend.json');
+  writeFileSync(configFile, benchConfig(backendPort));
+  const gateway = group.spawn('gateway', process.execPath, [
+    ...profileArgs('gateway'),
+    GATEWAY_CLI,
+    'run',
+    '-c',
+    configFile,
+    '-p',
+    '0',
+  ]);
+  const gatewayPort = Number((await gateway.waitForOutput(/Listening on port: (\d+)/, START_TIMEOUT_MS))[1]);
+
+  const minimal = group.fork('minimal', MINIMAL_PROXY, {
+    env: { ...process.env, BENCH_BACKEND_URL: `http://127.0.0.1:${backendPort}` },
+    execArgv: profileArgs('minimal'),
+  });
+  const minimalPort = await readyPort(minimal);
+
+  const targets: Target[] = [
+    { name: 'gateway', url: `http://127.0.0.1:${gatewayPort}/bench`, child: gateway },
+    { name: 'minimal', url: `http://127.0.0.1:${minimalPort}/bench`, child: minimal },
+    { name: 'backend', url: `http://127.0.0.1:${backendPort}/data`, child: backend },
+  ];
+  const proxies = targets.filter((t) => t.name !== 'backend');
+  await verify(targets);
+
+  console.log(
+    `proxy bench: node ${process.version}, commit ${commit()}, ${ROUNDS} rounds x ${DURATION_SEC} s per run, ` +
+      `payload ${Buffer.byteLength(PAYLOAD_TEXT)} B; saturation: ${SATURATION_CONNECTIONS} connections, ` +
+      `pipelining 1; fixed rate: ${FIXED_CONNECTIONS} connections${PROFILE ? '; PROFILING (figures not representative)' : ''}`,
+  );
+  console.log('responses verified: gateway, minimal proxy and backend answer the same JSON document\n');
+
+  const rounds: Round[] = [];
+  let fixedRate = 0;
+  for (let i = 0; i < ROUNDS; i++) {
+    if (i === 0 && WARMUP_SEC > 0) {
+      // Reaching the optimising JIT tier and filling the connection pools, so round 1 is not a cold outlier.
+      for (const t of targets) {
+        checkLoad(`warm-up ${t.name}`, await load(t, { connections: SATURATION_CONNECTIONS, durationSec: WARMUP_SEC }));
+      }
+    }
+    const round: Round = { saturation: new Map(), fixed: new Map() };
+    for (const t of rotate(targets, i)) {
+      round.saturation.set(t.name, await measureSaturation(t, `round ${i + 1} saturation ${t.name}`));
+    }
+    if (i === 0) {
+      // Fixed once, from round 1: every round's latency is then measured at the same offered load.
+      fixedRate = Math.max(1, Math.round((round.saturation.get('minimal')?.rps ?? 0) / 2));
+    }
+    for (const t of rotate(proxies, i)) {
+      round.fixed.set(t.name, await measureFixed(t, fixedRate, `round ${i + 1} fixed-rate ${t.name}`));
+    }
+    // Same row order in every table, whatever order the runs took.
+    round.saturation = new Map(targets.map((t) => [t.name, round.saturation.get(t.name) as SaturationRun]));
+    round.fixed = new Map(proxies.map((t) => [t.name, round.fixed.get(t.name) as FixedRun]));
+    rounds.push(round);
+    console.log(saturationTable(`round ${i + 1} saturation`, round.saturation));
+    console.log(fixedTable(`round ${i + 1} @${fixedRate}/s`, round.fixed));
+    console.log('');
+  }
+
+  const medSat = new Map<TargetName, SaturationRun>();
+  for (const t of targets) {
+    const pick = (r: Round) => r.saturation.get(t.name);
+    medSat.set(t.name, {
+      rps: medianOf(rounds, pick, (s) => s.rps),
+      cpuUsPerReq: medianOf(rounds, pick, (s) => s.cpuUsPerReq),
+      cpuPercent: medianOf(rounds, pick, (s) => s.cpuPercent),
+      p50Ms: medianOf(rounds, pick, (s) => s.p50Ms),
+      p99Ms: medianOf(rounds, pick, (s) => s.p99Ms),
+    });
+  }
+  const medFixed = new Map<TargetName, FixedRun>();
+  for (const t of proxies) {
+    const pick = (r: Round) => r.fixed.get(t.name);
+    medFixed.set(t.name, {
+      achievedRps: medianOf(rounds, pick, (f) => f.achievedRps),
+      p50Ms: medianOf(rounds, pick, (f) => f.p50Ms),
+      p99Ms: medianOf(rounds, pick, (f) => f.p99Ms),
+      autocannonP99Ms: medianOf(rounds, pick, (f) => f.autocannonP99Ms),
+    });
+  }
+  console.log(saturationTable(`median of ${ROUNDS} saturation`, medSat));
+  console.log(fixedTable(`median @${fixedRate}/s`, medFixed));
+
+  const gatewayCpu = medSat.get('gateway')?.cpuUsPerReq ?? Number.NaN;
+  const minimalCpu = medSat.get('minimal')?.cpuUsPerReq ?? Number.NaN;
+  const gatewayP99 = medFixed.get('gateway')?.p99Ms ?? Number.NaN;
+  const minimalP99 = medFixed.get('minimal')?.p99Ms ?? Number.NaN;
+  const overhead = gatewayCpu - minimalCpu;
+  const p99Limit = 1.2 * minimalP99 + 1;
+  const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED');
+  console.log(`\ntarget cpu_overhead_us <= 25: ${overhead.toFixed(1)} µs/req -> ${verdict(overhead <= 25)}`);
+  console.log(
+    `target gateway_p99_ms_fixed <= 1.2 x minimal + 1 = ${p99Limit.toFixed(2)} ms: ${gatewayP99.toFixed(2)} ms -> ` +
+      verdict(gatewayP99 <= p99Limit),
+  );
+
+  // Stopped gracefully before the summary: V8 writes a CPU profile only when the process exits on its own.
+  if (profileDir) {
+    for (const child of [gateway, minimal]) await group.stop(child, 20_000);
+    printProfiles(profileDir);
+  }
+
+  if (problems.length > 0) {
+    console.log(`\nTHE LOAD GENERATOR REPORTED PROBLEMS (${problems.length}):`);
+    for (const p of problems) console.log(`  - ${p}`);
+    process.exitCode = 1;
+  }
+
+  const summary = {
+    bench: 'proxy',
+    rounds: ROUNDS,
+    gateway_cpu_us_per_req: round(gatewayCpu, 1),
+    minimal_cpu_us_per_req: round(minimalCpu, 1),
+    cpu_overhead_us: round(overhead, 1),
+    gateway_rps: round(medSat.get('gateway')?.rps ?? Number.NaN, 0),
+    minimal_rps: round(medSat.get('minimal')?.rps ?? Number.NaN, 0),
+    backend_rps: round(medSat.get('backend')?.rps ?? Number.NaN, 0),
+    fixed_rate_rps: fixedRate,
+    gateway_p99_ms_fixed: round(gatewayP99, 2),
+    minimal_p99_ms_fixed: round(minimalP99, 2),
+  };
+  console.log(JSON.stringify(summary));
+}
+
+function printProfiles(profileDir: string): void {
+  for (const who of ['gateway', 'minimal']) {
+    const dir = join(profileDir, who);
+    const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')) : [];
+    if (files.length === 0) {
+      console.log(`\nno CPU profile written for ${who} in ${dir}`);
+      continue;
+    }
+    const file = join(dir, files[0] as string);
+    const s = summariseCpuProfile(file, { root: PROJECT_ROOT, ownCode: '/dist/src/', top: who === 'gateway' ? 25 : 12 });
+    console.log(`\nCPU profile of the ${who}: ${file} (busy ${s.busyMs.toFixed(0)} ms, idle ${s.idleMs.toFixed(0)} ms)`);
+    console.log(formatHotspots('self time by function:', s.selfTop));
+    if (who === 'gateway') {
+      console.log(formatHotspots('self time by script:', s.byFile.slice(0, 12)));
+      console.log(formatHotspots('inclusive time of the gateway’s own functions:', s.ownInclusiveTop.slice(0, 15)));
+    }
+  }
+}
+
+function removeScratch(): void {
+  if (scratchDir) rmSync(scratchDir, { recursive: true, force: true });
+  scratchDir = undefined;
+}
+
+// Whatever happens, no child outlives the benchmark: the exit hook is the last resort, as it can only SIGKILL.
+process.on('exit', () => {
+  group.killAllSync();
+  removeScratch();
+});
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    console.error(`\n${signal}: stopping every child process`);
+    void group.stopAll(1_000).finally(() => process.exit(130));
+  });
+}
+
+main()
+  .catch((err: unknown) => {
+    console.error(`proxy bench failed: ${(err as Error).stack ?? String(err)}`);
+    process.exitCode = 1;
+  })
+  .finally(async () => {
+    await group.stopAll();
+    removeScratch();
+  });
