@@ -85,6 +85,8 @@ interface Round {
 
 const group = new ProcessGroup();
 const problems: string[] = [];
+/** Responses each target served over the whole run, warm-up included: the denominator for its CPU profile. */
+const served = new Map<TargetName, number>();
 let scratchDir: string | undefined;
 
 function sleep(ms: number): Promise<void> {
@@ -105,6 +107,7 @@ function checkLoad(label: string, r: LoadResult): void {
 async function load(target: Target, options: Omit<LoadOptions, 'url' | 'pipelining'>): Promise<LoadResult> {
   group.assertAlive();
   const result = await runLoad(group, { url: target.url, pipelining: 1, ...options });
+  served.set(target.name, (served.get(target.name) ?? 0) + result.requests);
   group.assertAlive();
   return result;
 }
@@ -363,7 +366,7 @@ async function main(): Promise<void> {
 }
 
 function printProfiles(profileDir: string): void {
-  for (const who of ['gateway', 'minimal']) {
+  for (const who of ['gateway', 'minimal'] as const) {
     const dir = join(profileDir, who);
     const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')) : [];
     if (files.length === 0) {
@@ -371,12 +374,16 @@ function printProfiles(profileDir: string): void {
       continue;
     }
     const file = join(dir, files[0] as string);
+    const requests = served.get(who) ?? 0;
     const s = summariseCpuProfile(file, { root: PROJECT_ROOT, ownCode: '/dist/src/', top: who === 'gateway' ? 25 : 12 });
-    console.log(`\nCPU profile of the ${who}: ${file} (busy ${s.busyMs.toFixed(0)} ms, idle ${s.idleMs.toFixed(0)} ms)`);
-    console.log(formatHotspots('self time by function:', s.selfTop));
+    console.log(
+      `\nCPU profile of the ${who}: ${file}\n  busy ${s.busyMs.toFixed(0)} ms, idle ${s.idleMs.toFixed(0)} ms, ` +
+        `${requests} requests served: ${((s.busyMs * 1000) / Math.max(1, requests)).toFixed(1)} µs/req busy`,
+    );
+    console.log(formatHotspots('self time by function:', s.selfTop, requests));
+    console.log(formatHotspots('self time by script:', s.byFile.slice(0, 12), requests));
     if (who === 'gateway') {
-      console.log(formatHotspots('self time by script:', s.byFile.slice(0, 12)));
-      console.log(formatHotspots('inclusive time of the gateway’s own functions:', s.ownInclusiveTop.slice(0, 15)));
+      console.log(formatHotspots('inclusive time of the gateway’s own functions:', s.ownInclusiveTop.slice(0, 15), requests));
     }
   }
 }

@@ -112,8 +112,12 @@ export function summariseCpuProfile(file: string, options: { root: string; ownCo
   };
 }
 
-export function formatHotspots(title: string, spots: readonly Hotspot[]): string {
+/** One line per hotspot; with `requests` (how many the process served), also its cost per request in µs. */
+export function formatHotspots(title: string, spots: readonly Hotspot[], requests?: number): string {
   const lines = [title];
-  for (const s of spots) lines.push(`  ${s.percent.toFixed(1).padStart(5)}%  ${s.ms.toFixed(0).padStart(7)} ms  ${s.label}`);
+  for (const s of spots) {
+    const perRequest = requests ? `${((s.ms * 1000) / requests).toFixed(1).padStart(7)} µs/req` : '';
+    lines.push(`  ${s.percent.toFixed(1).padStart(5)}%  ${s.ms.toFixed(0).padStart(7)} ms${perRequest}  ${s.label}`);
+  }
   return lines.join('\n');
 }

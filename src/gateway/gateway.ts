@@ -147,9 +147,11 @@ export class Gateway {
 
   private createServer(config: ServiceConfig): Server {
     const handler = (req: IncomingMessage, res: ServerResponse) => this.handle(req, res);
+    const limits = config.maxHeaderBytes ? { maxHeaderSize: config.maxHeaderBytes } : {};
     const server = config.tls
       ? createHttpsServer(
           {
+            ...limits,
             cert: readFileSync(config.tls.publicKey),
             key: readFileSync(config.tls.privateKey),
             minVersion: config.tls.minVersion ?? 'TLSv1.3',
@@ -157,7 +159,7 @@ export class Gateway {
           },
           handler,
         )
-      : createHttpServer(handler);
+      : createHttpServer(limits, handler);
     // Go's http.Server semantics: 0 means no limit; idle falls back to the read timeout.
     const headerTimeout = config.readHeaderTimeout || config.readTimeout;
     server.requestTimeout = config.readTimeout;

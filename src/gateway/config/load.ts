@@ -39,7 +39,7 @@ export const KNOWN_NAMESPACES: Set<string> = new Set([
   'qos/ratelimit/proxy',
   'qos/circuit-breaker',
   'backend/http',
-  /** `sequential`, `static`, `flatmap_filter`, `shadow`. */
+  // Holds `sequential`, `static`, `flatmap_filter` and `shadow`.
   'proxy',
   GATEWAY_NAMESPACE,
 ]);
@@ -298,7 +298,8 @@ function checkKeys(c: Collector, obj: JsonObject, path: string, rules: KeyRules)
   const unsupported = rules.unsupported ?? {};
   for (const key of Object.keys(obj)) {
     if (isCommentKey(key) || rules.supported.includes(key)) continue;
-    const rule = unsupported[key];
+    // hasOwn: a key named "constructor" must not find Object.prototype's.
+    const rule = Object.hasOwn(unsupported, key) ? unsupported[key] : undefined;
     if (rule !== undefined) {
       const verdict = rule(obj[key] as JsonValue);
       if (verdict !== undefined && 'error' in verdict) c.issue(at(path, key), verdict.error);
@@ -368,12 +369,13 @@ function readStringList(c: Collector, obj: JsonObject, key: string, path: string
 function readStringMap(c: Collector, obj: JsonObject, key: string, path: string): Record<string, string> | undefined {
   const map = readObject(c, obj, key, path);
   if (map === undefined) return undefined;
-  const out: Record<string, string> = {};
+  const entries: Array<[string, string]> = [];
   for (const [k, v] of Object.entries(map)) {
-    if (typeof v === 'string') out[k] = v;
+    if (typeof v === 'string') entries.push([k, v]);
     else c.issue(at(at(path, key), k), `expected a string, got ${describe(v)}`);
   }
-  return out;
+  // fromEntries defines properties, so a field named "__proto__" stays a field.
+  return Object.fromEntries(entries);
 }
 
 /** A Go duration string in milliseconds. KrakenD rejects numbers here, and so do we: `2000` has no unit. */
@@ -422,6 +424,10 @@ function readEncoding<T extends string>(
   if (v === undefined) return undefined;
   // Lura looks decoders up lower-cased.
   const lower = v.toLowerCase();
+  if (UNIMPLEMENTED_ENCODINGS.has(lower)) {
+    c.issue(at(path, key), `encoding "${v}" is a KrakenD encoding that krakend-cluster does not support yet`);
+    return undefined;
+  }
   if ((valid as readonly string[]).includes(lower)) return lower as T;
   if (lower === 'fast-json') {
     c.warn(at(path, key), '"fast-json" is a KrakenD Enterprise encoding: "json" is used, with the same result');
@@ -430,6 +436,9 @@ function readEncoding<T extends string>(
   c.issue(at(path, key), `unknown encoding "${v}": use one of ${valid.map((e) => `"${e}"`).join(', ')}`);
   return undefined;
 }
+
+/** KrakenD encodings with no decoder or render here yet: refused rather than silently served as JSON. */
+export const UNIMPLEMENTED_ENCODINGS: ReadonlySet<string> = new Set(['xml', 'rss', 'negotiate', 'yaml']);
 
 // ---------------------------------------------------------------------------------------------------------------
 // Service
@@ -555,7 +564,10 @@ function normaliseGateway(c: Collector, extra: JsonObject): GatewayOptions {
 // ---------------------------------------------------------------------------------------------------------------
 // TLS
 
-const TLS_VERSIONS: Readonly<Record<string, 'TLSv1.2' | 'TLSv1.3'>> = { TLS12: 'TLSv1.2', TLS13: 'TLSv1.3' };
+const TLS_VERSIONS: ReadonlyMap<string, 'TLSv1.2' | 'TLSv1.3'> = new Map([
+  ['TLS12', 'TLSv1.2'],
+  ['TLS13', 'TLSv1.3'],
+]);
 const OBSOLETE_TLS_VERSIONS = new Set(['SSL3.0', 'TLS10', 'TLS11']);
 
 function normaliseTls(c: Collector, raw: JsonValue | undefined): TlsConfig | undefined {
@@ -628,7 +640,7 @@ function normaliseTls(c: Collector, raw: JsonValue | undefined): TlsConfig | und
 function readTlsVersion(c: Collector, tls: JsonObject, key: string): 'TLSv1.2' | 'TLSv1.3' | undefined {
   const v = readString(c, tls, key, 'tls');
   if (v === undefined) return undefined;
-  const mapped = TLS_VERSIONS[v];
+  const mapped = TLS_VERSIONS.get(v);
   if (mapped !== undefined) return mapped;
   c.issue(
     at('tls', key),
@@ -1099,9 +1111,14 @@ function warnIgnoredNamespaces(c: Collector): void {
   for (const [ns, places] of c.ignoredNamespaces) {
     const shown = places.slice(0, MAX_PLACES).join(', ');
     const more = places.length > MAX_PLACES ? ` and ${places.length - MAX_PLACES} more` : '';
+    // KrakenD CE still maps most version 2 names to the new ones; we only know the new ones.
+    const legacy = /^github[._]com\//.test(ns)
+      ? ': a version 2 name, which KrakenD\'s migration tool renames to the version 3 one'
+      : '';
     c.warn(
       '',
-      `extra_config namespace "${ns}" is not implemented by krakend-cluster and is ignored (in ${shown}${more})`,
+      `extra_config namespace "${ns}" is not implemented by krakend-cluster and is ignored (in ${shown}${more})` +
+        legacy,
     );
   }
 }

@@ -9,8 +9,9 @@ import type { JsonObject, JsonValue } from './types.js';
  * Differences from JSON.stringify beyond those: `undefined` properties are skipped (and `undefined` array items
  * written as null, as JSON.stringify does), but non-finite numbers throw a TypeError, as Go's Marshal fails with
  * an UnsupportedValueError rather than inventing a value. -0 is written `-0`, as Go writes a negative zero float64.
- * Lone surrogates are written `\ufffd`, Go's treatment of invalid UTF-8. Nesting deep enough to exhaust the call
- * stack throws a RangeError, as JSON.stringify does.
+ * A lone surrogate is written as U+FFFD, the character Go's decoder puts in its place when a body holds one
+ * (`"\ud800"`), so a decoded-then-encoded body comes out byte for byte as KrakenD's. Nesting deep enough to exhaust
+ * the call stack (or a cycle) throws a RangeError, as JSON.stringify does.
  */
 export function encodeJson(value: JsonValue): string {
   return new GoJsonWriter().write(value);
@@ -127,11 +128,18 @@ function sameKeys(a: readonly string[], b: readonly string[]): boolean {
 }
 
 function buildLayout(keys: string[]): ObjectLayout {
-  const sorted = keys.slice();
-  // Without surrogates, UTF-16 code unit order (JS's < and default sort) is already Go's UTF-8 byte order.
-  if (keys.some((k) => SURROGATE.test(k))) sorted.sort(compareGoKeys);
-  else if (sorted.length > 16) sorted.sort();
-  else insertionSort(sorted);
+  let sorted = keys.slice();
+  if (keys.some((k) => SURROGATE.test(k))) {
+    sorted.sort(compareGoKeys);
+    // Keys that differ only in lone surrogates are one key to Go, whose decoder turned each into U+FFFD and kept
+    // the value that came last. The sort is stable, so of each run of such keys the last in insertion order stays.
+    sorted = sorted.filter((k, i) => i + 1 === sorted.length || compareGoKeys(k, sorted[i + 1] as string) !== 0);
+  } else if (sorted.length > 16) {
+    // Without surrogates, UTF-16 code unit order (JS's < and default sort) is already Go's UTF-8 byte order.
+    sorted.sort();
+  } else {
+    insertionSort(sorted);
+  }
   const prefixes = sorted.map((k) => (NEEDS_ESCAPE.test(k) ? escapeString(k) : '"' + k + '"') + ':');
   return { keys, sorted, prefixes };
 }
@@ -243,7 +251,7 @@ function escapeGo(s: string): string {
           continue;
         }
       }
-      escape = '\\ufffd';
+      escape = '\ufffd';
     } else continue;
     out += s.slice(start, i) + escape;
     start = i + 1;

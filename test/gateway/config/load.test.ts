@@ -153,7 +153,7 @@ describe('parseConfigText: defaults', () => {
           endpoint: '/c',
           timeout: '750ms',
           cache_ttl: '10s',
-          output_encoding: 'xml',
+          output_encoding: 'json-collection',
           backend: [{ url_pattern: '/c' }],
         },
       ],
@@ -161,7 +161,7 @@ describe('parseConfigText: defaults', () => {
     const [a, b, c] = config.endpoints;
     assert.deepEqual([a?.timeout, a?.cacheTtl, a?.outputEncoding], [5000, 60_000, 'string']);
     assert.deepEqual([b?.timeout, b?.cacheTtl], [5000, 60_000], 'a zero duration inherits, as in Lura');
-    assert.deepEqual([c?.timeout, c?.cacheTtl, c?.outputEncoding], [750, 10_000, 'xml']);
+    assert.deepEqual([c?.timeout, c?.cacheTtl, c?.outputEncoding], [750, 10_000, 'json-collection']);
   });
 
   it('upper-cases methods and lets a backend default to its endpoint method', () => {
@@ -437,11 +437,20 @@ describe('parseConfigText: encodings', () => {
     ]);
   });
 
+  it('refuses the KrakenD encodings that are not implemented yet rather than serving them as JSON', () => {
+    const result = parse(base({}, { output_encoding: 'xml' }, { encoding: 'rss' }));
+    assert.deepEqual(
+      result.issues.map((i) => i.path),
+      ['endpoints[0].output_encoding', 'endpoints[0].backend[0].encoding'],
+    );
+    assert.match(result.issues[0]?.message ?? '', /not support yet/);
+  });
+
   it('matches encodings case-insensitively and maps the Enterprise fast-json to json with a warning', () => {
-    const result = parse(base({}, { output_encoding: 'fast-json' }, { encoding: 'XML' }));
+    const result = parse(base({}, { output_encoding: 'fast-json' }, { encoding: 'SafeJSON' }));
     assert.deepEqual(result.issues, []);
     assert.equal(result.config?.endpoints[0]?.outputEncoding, 'json');
-    assert.equal(result.config?.endpoints[0]?.backends[0]?.encoding, 'xml');
+    assert.equal(result.config?.endpoints[0]?.backends[0]?.encoding, 'safejson');
     assert.deepEqual(result.warnings, [
       'krakend.json: endpoints[0].output_encoding: "fast-json" is a KrakenD Enterprise encoding: "json" is used, ' +
         'with the same result',
@@ -698,6 +707,19 @@ describe('parseConfigText: unknown and unsupported keys', () => {
     ]);
   });
 
+  it('is not fooled by keys named after Object.prototype members', () => {
+    assert.deepEqual(warnings(base({ constructor: 1 }, {}, { toString: 'x' })), [
+      'krakend.json: unknown key "constructor" is ignored',
+      'krakend.json: endpoints[0].backend[0]: unknown key "toString" is ignored',
+    ]);
+    const config = valid(base({}, {}, { mapping: JSON.parse('{"__proto__": "proto", "a": "b"}') as Json }));
+    assert.deepEqual(Object.keys(config.endpoints[0]?.backends[0]?.mapping ?? {}), ['__proto__', 'a']);
+    assert.deepEqual(onlyIssue(base({ tls: { public_key: 'c', private_key: 'k', min_version: 'constructor' } })), [
+      'tls.min_version',
+      'unknown TLS version "constructor": use "TLS12" or "TLS13"',
+    ]);
+  });
+
   it('ignores comment keys silently, as KrakenD\'s schema allows', () => {
     assert.deepEqual(
       warnings(base({ $schema: 'x', '@comment': 'c' }, { _note: 1 }, { '#todo': 'x', extra_config: { '@c': 1 } })),
@@ -804,6 +826,15 @@ describe('parseConfigText: extra_config namespaces', () => {
         'ignored (in extra_config, endpoints[0].extra_config, endpoints[0].backend[0].extra_config)',
       'krakend.json: extra_config namespace "modifier/lua-endpoint" is not implemented by krakend-cluster and is ' +
         'ignored (in endpoints[0].extra_config)',
+    ]);
+  });
+
+  it('points version 2 namespace names to the migration tool', () => {
+    const doc = base({}, { extra_config: { 'github_com/devopsfaith/krakend-ratelimit/juju/router': { maxRate: 5 } } });
+    assert.deepEqual(warnings(doc), [
+      'krakend.json: extra_config namespace "github_com/devopsfaith/krakend-ratelimit/juju/router" is not ' +
+        'implemented by krakend-cluster and is ignored (in endpoints[0].extra_config): a version 2 name, which ' +
+        'KrakenD\'s migration tool renames to the version 3 one',
     ]);
   });
 
@@ -1140,7 +1171,7 @@ describe('a realistic KrakenD config', () => {
     );
     assert.deepEqual([users?.timeout, users?.cacheTtl], [3000, 300_000]);
     assert.equal(orders?.backends[1]?.urlPattern, '/users/{resp0_customer_id}');
-    assert.equal(feed?.backends[0]?.encoding, 'rss');
+    assert.equal(feed?.backends[0]?.encoding, 'string');
     assert.deepEqual(
       [files?.outputEncoding, files?.backends[0]?.encoding, files?.inputHeaders],
       ['no-op', 'no-op', ['*']],
