@@ -15,6 +15,7 @@ import { systemClock } from '../base/clock.js';
 import type { Logger } from '../base/logger.js';
 import { BackendPools } from './proxy/backend-pools.js';
 import { Routes } from './router/routes.js';
+import { StateRegistry } from './state-registry.js';
 import type { HealthReport } from './router/routes.js';
 import { logAccess } from './router/access-log.js';
 import { PROJECT_VERSION } from '../version.js';
@@ -42,6 +43,7 @@ export class Gateway {
   private routes: Routes;
   private server: Server | undefined;
   private readonly pools = new BackendPools();
+  private readonly carried = new StateRegistry();
   private readonly logger: Logger;
   private readonly clock: Clock;
   private readonly version: string;
@@ -102,6 +104,7 @@ export class Gateway {
   /** Swaps in a new config. New requests use it at once; requests in flight finish on the old one. */
   reload(config: ServiceConfig): void {
     this.routes = this.build(config);
+    this.carried.commit();
     this.logger.info(`[SERVICE: Gin] Configuration reloaded: ${config.endpoints.length} endpoints`);
   }
 
@@ -131,10 +134,12 @@ export class Gateway {
   }
 
   private build(config: ServiceConfig): Routes {
+    this.carried.begin();
     return new Routes(config, {
       logger: this.logger,
       clock: this.clock,
       pools: this.pools,
+      state: this.carried,
       version: this.version,
       health: () => this.health(),
     });

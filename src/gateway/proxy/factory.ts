@@ -5,6 +5,9 @@
  */
 import type { EndpointConfig } from '../config/types.js';
 import type { BackendPools } from './backend-pools.js';
+import type { StateRegistry } from '../state-registry.js';
+import type { Clock } from '../../base/clock.js';
+import type { Logger } from '../../base/logger.js';
 import { concurrentMiddleware } from './concurrent.js';
 import { formatterMiddleware } from './entity-formatter.js';
 import { createHttpProxy } from './http-proxy.js';
@@ -13,6 +16,9 @@ import type { Proxy } from './types.js';
 
 export interface ProxyFactoryOptions {
   pools: BackendPools;
+  state: StateRegistry;
+  clock: Clock;
+  logger: Logger;
   maxBackendBodySize: number;
 }
 

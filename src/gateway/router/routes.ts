@@ -14,6 +14,7 @@ import { encodeJson } from '../json/encode.js';
 import { canonicalHeaderKey } from '../http/headers.js';
 import type { JsonObject } from '../json/types.js';
 import type { BackendPools } from '../proxy/backend-pools.js';
+import type { StateRegistry } from '../state-registry.js';
 import { createEndpointProxy } from '../proxy/factory.js';
 import { createClientIpResolver } from './client-ip.js';
 import type { ClientIpResolver } from './client-ip.js';
@@ -31,6 +32,8 @@ export interface RoutesDeps {
   logger: Logger;
   clock: Clock;
   pools: BackendPools;
+  /** State carried across reloads (buckets, breakers): the gateway's, shared by every Routes it builds. */
+  state: StateRegistry;
   version: string;
   /** What `/__health` reports: it is the gateway's lifecycle, not the config's. */
   health: () => HealthReport;
@@ -77,6 +80,9 @@ export class Routes {
     for (const endpoint of config.endpoints) {
       const proxy = createEndpointProxy(endpoint, {
         pools: deps.pools,
+        state: deps.state,
+        clock: deps.clock,
+        logger: deps.logger,
         maxBackendBodySize: config.gateway.maxBackendBodySize,
       });
       const handler = createEndpointHandler(endpoint, proxy, ctx);
