@@ -1,6 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
+import { get } from 'node:http';
 import { startBackend, json, delayed, renderTemplate } from '../helpers/backend.js';
 import type { TestBackend } from '../helpers/backend.js';
 import { startGateway, loadConfig } from '../helpers/gateway.js';
@@ -246,10 +247,18 @@ describe('gateway serving krakend.json over real sockets', () => {
     assert.equal(redirect.headers.get('location'), '/users/1?lang=en');
   });
 
-  test('double-encoded params are refused with 400', async () => {
+  test('double-encoded params and dot segments are refused with 400', async () => {
     const res = await fetch(`${gw.url}/users/..%252Fadmin`);
     assert.equal(res.status, 400);
     await res.text();
+    // fetch would normalise a dot segment away, so this one goes raw.
+    const status = await new Promise<number>((resolve, reject) => {
+      get({ host: '127.0.0.1', port: Number(new URL(gw.url).port), path: '/users/%2E%2E' }, (r) => {
+        r.resume();
+        resolve(r.statusCode ?? 0);
+      }).on('error', reject);
+    });
+    assert.equal(status, 400);
   });
 
   test('health, echo and debug endpoints', async () => {

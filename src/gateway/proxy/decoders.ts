@@ -34,7 +34,7 @@ export function jsonDecoder(isCollection: boolean): Decoder {
     const value = parse(body);
     if (!isJsonObject(value)) {
       throw new DecodeError(
-        `backend answered a JSON ${Array.isArray(value) ? 'array' : typeof value} where an object was expected ` +
+        `backend answered a JSON ${value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value} where an object was expected ` +
           '(set "is_collection": true for arrays, or use the safejson encoding)',
       );
     }

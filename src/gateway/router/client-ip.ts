@@ -41,14 +41,33 @@ function buildTrust(list: readonly string[]): (ip: string) => boolean {
   if (list.length === 0) return () => true;
   const blocks = new BlockList();
   for (const entry of list) {
-    const [addr, bits] = entry.split('/');
-    const family = isIP(addr ?? '') === 6 ? 'ipv6' : 'ipv4';
-    if (!addr || !isIP(addr)) continue;
-    if (bits === undefined) blocks.addAddress(addr, family);
-    else blocks.addSubnet(addr, Number(bits), family);
+    const parsed = parseTrustedProxy(entry);
+    if (!parsed) continue;
+    if (parsed.prefix === undefined) blocks.addAddress(parsed.address, parsed.family);
+    else blocks.addSubnet(parsed.address, parsed.prefix, parsed.family);
   }
   return (ip) => {
     const family = isIP(ip);
     return family !== 0 && blocks.check(ip, family === 6 ? 'ipv6' : 'ipv4');
   };
+}
+
+/**
+ * An address or CIDR from `trusted_proxies`; undefined when malformed. A malformed prefix must never widen trust
+ * (`10.0.0.0/` read as `/0` would trust every peer), so anything doubtful is rejected; the config loader reports it.
+ */
+export function parseTrustedProxy(
+  entry: string,
+): { address: string; family: 'ipv4' | 'ipv6'; prefix: number | undefined } | undefined {
+  const slash = entry.indexOf('/');
+  const address = slash < 0 ? entry : entry.slice(0, slash);
+  const kind = isIP(address);
+  if (kind === 0) return undefined;
+  const family = kind === 6 ? 'ipv6' : 'ipv4';
+  if (slash < 0) return { address, family, prefix: undefined };
+  const bits = entry.slice(slash + 1);
+  if (!/^\d{1,3}$/.test(bits)) return undefined;
+  const prefix = Number(bits);
+  if (prefix > (kind === 6 ? 128 : 32)) return undefined;
+  return { address, family, prefix };
 }

@@ -146,8 +146,13 @@ function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** Lura's paramChecker: a param that still decodes, or carries `?` or `#`, was double-encoded to sneak past. */
+/**
+ * Lura's paramChecker: a param that still decodes, or carries `?` or `#`, was double-encoded to sneak past.
+ * Stricter than Lura: dot segments are refused too.
+ */
 function validParam(value: string): boolean {
+  // `.` and `..` would walk the backend's path (`/users/../admin`): no legitimate id is a dot segment.
+  if (value === '.' || value === '..') return false;
   if (value.includes('?') || value.includes('#')) return false;
   if (!value.includes('%')) return true;
   try {

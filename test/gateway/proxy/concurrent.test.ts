@@ -27,7 +27,8 @@ function scripted(): { proxy: Proxy; calls: Call[] } {
   const proxy: Proxy = (req, signal) =>
     new Promise<ProxyResponse>((resolve, reject) => {
       calls.push({ request: req, signal, resolve, reject });
-      signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+      if (signal.aborted) reject(signal.reason);
+      else signal.addEventListener('abort', () => reject(signal.reason), { once: true });
     });
   return { proxy, calls };
 }
