@@ -33,7 +33,7 @@ export interface ProfileSummary {
   busyMs: number;
   idleMs: number;
   selfTop: Hotspot[];
-  /** Self time summed per script: node internals vs undici vs the gateway's own modules. */
+  /** Self time summed per script (node internals, undici, the gateway's modules), every script, heaviest first. */
   byFile: Hotspot[];
   /** Inclusive time of functions in files whose path contains `ownCode` (the gateway's own code). */
   ownInclusiveTop: Hotspot[];
@@ -98,18 +98,45 @@ export function summariseCpuProfile(file: string, options: { root: string; ownCo
   };
   walk(root.id);
 
-  const rank = (m: Map<string, number>): Hotspot[] =>
+  const rank = (m: Map<string, number>, limit = top): Hotspot[] =>
     [...m]
       .sort((a, b) => b[1] - a[1])
-      .slice(0, top)
+      .slice(0, limit)
       .map(([label, us]) => ({ label, ms: us / 1000, percent: busyUs > 0 ? (100 * us) / busyUs : 0 }));
   return {
     busyMs: busyUs / 1000,
     idleMs: idleUs / 1000,
     selfTop: rank(selfByKey),
-    byFile: rank(selfByFile),
+    byFile: rank(selfByFile, Number.POSITIVE_INFINITY),
     ownInclusiveTop: rank(inclusive),
   };
+}
+
+export interface CostDelta {
+  label: string;
+  /** µs per request in `a` minus in `b`. */
+  deltaUs: number;
+  aUs: number;
+  bUs: number;
+}
+
+/**
+ * Where one process spends more per request than another, script by script: for a gateway against the minimal
+ * proxy, this is its overhead broken down. Largest differences first, either sign.
+ */
+export function perRequestDelta(a: readonly Hotspot[], aRequests: number, b: readonly Hotspot[], bRequests: number): CostDelta[] {
+  const us = (spots: readonly Hotspot[], requests: number) =>
+    new Map(spots.map((s) => [s.label, (s.ms * 1000) / Math.max(1, requests)]));
+  const aUs = us(a, aRequests);
+  const bUs = us(b, bRequests);
+  const labels = new Set([...aUs.keys(), ...bUs.keys()]);
+  return [...labels]
+    .map((label) => {
+      const x = aUs.get(label) ?? 0;
+      const y = bUs.get(label) ?? 0;
+      return { label, deltaUs: x - y, aUs: x, bUs: y };
+    })
+    .sort((p, q) => Math.abs(q.deltaUs) - Math.abs(p.deltaUs));
 }
 
 /** One line per hotspot; with `requests` (how many the process served), also its cost per request in µs. */

@@ -10,20 +10,35 @@ import type { JsonObject, JsonValue } from './types.js';
  * written as null, as JSON.stringify does), but non-finite numbers throw a TypeError, as Go's Marshal fails with
  * an UnsupportedValueError rather than inventing a value. -0 is written `-0`, as Go writes a negative zero float64.
  * A lone surrogate is written as U+FFFD, the character Go's decoder puts in its place when a body holds one
- * (`"\ud800"`), so a decoded-then-encoded body comes out byte for byte as KrakenD's. Nesting deep enough to exhaust
- * the call stack (or a cycle) throws a RangeError, as JSON.stringify does.
+ * (`"\ud800"`), so a decoded-then-encoded body comes out byte for byte as KrakenD's. Anything that is not JSON data
+ * (a function, a symbol, a bigint) throws a TypeError. Nesting deep enough to exhaust the call stack throws a
+ * RangeError, as JSON.stringify does, and so does a cycle (JSON.stringify's TypeError would need a visited set,
+ * which this hot path does without).
  */
 export function encodeJson(value: JsonValue): string {
   return new GoJsonWriter().write(value);
 }
 
-/** Appends to one string as it walks: V8 keeps the appends as a rope and flattens it once, at the end. */
+/*
+ * The writer appends to one string as it walks, which V8 keeps as a rope and flattens once, at the end. A rope of
+ * millions of pieces outlives the young generation, though, and then costs more in GC than the appends; so past a
+ * chunk's worth of text the writer flattens what it has (charCodeAt does that in V8) and starts a new rope.
+ */
+const CHUNK_CHARS = 256 * 1024;
+
 class GoJsonWriter {
   private out = '';
+  private chunks: string[] | undefined;
 
   write(value: unknown): string {
     this.value(value);
-    return this.out;
+    return this.chunks === undefined ? this.out : this.chunks.join('') + this.out;
+  }
+
+  private flushChunk(): void {
+    this.out.charCodeAt(0);
+    (this.chunks ??= []).push(this.out);
+    this.out = '';
   }
 
   private value(value: unknown): void {
@@ -55,6 +70,7 @@ class GoJsonWriter {
       return;
     }
     for (let i = 0; i < n; i++) {
+      if (this.out.length > CHUNK_CHARS) this.flushChunk();
       this.out += i === 0 ? '[' : ',';
       const item = items[i];
       if (item === undefined) this.out += 'null';
@@ -70,6 +86,7 @@ class GoJsonWriter {
     for (let i = 0; i < sorted.length; i++) {
       const v = obj[sorted[i] as string];
       if (v === undefined) continue;
+      if (this.out.length > CHUNK_CHARS) this.flushChunk();
       this.out += (first ? '{' : ',') + (prefixes[i] as string);
       first = false;
       this.value(v);
@@ -89,13 +106,14 @@ interface ObjectLayout {
 /*
  * Layouts are memoised by key sequence: sorting and escaping keys is most of the cost of encoding an object, and
  * bodies repeat shapes (list items, nested records of one type). Entries are found by first key, up to a few shapes
- * each; wide objects (maps keyed by ids) are not cached, and the table is dropped whole when it fills, so hostile
- * bodies cost at most the uncached work.
+ * each. Wide objects (maps keyed by ids) and long keys are not cached, and the table is dropped whole when it
+ * fills: the cache holds at most a few megabytes, and hostile bodies cost at most the uncached work.
  */
 const LAYOUT_CACHE = new Map<string, ObjectLayout[]>();
-const LAYOUT_CACHE_MAX_ENTRIES = 1024;
+const LAYOUT_CACHE_MAX_ENTRIES = 256;
 const LAYOUT_SHAPES_PER_KEY = 4;
 const LAYOUT_MAX_KEYS = 64;
+const LAYOUT_MAX_KEY_CHARS = 1024;
 const EMPTY_LAYOUT: ObjectLayout = { keys: [], sorted: [], prefixes: [] };
 
 function objectLayout(keys: string[]): ObjectLayout {
@@ -110,6 +128,9 @@ function objectLayout(keys: string[]): ObjectLayout {
     }
   }
   const layout = buildLayout(keys);
+  let chars = 0;
+  for (let i = 0; i < n; i++) chars += (keys[i] as string).length;
+  if (chars > LAYOUT_MAX_KEY_CHARS) return layout;
   if (shapes === undefined) {
     if (LAYOUT_CACHE.size >= LAYOUT_CACHE_MAX_ENTRIES) LAYOUT_CACHE.clear();
     LAYOUT_CACHE.set(firstKey, [layout]);
@@ -218,8 +239,9 @@ function escapeString(s: string): string {
 }
 
 /**
- * Go's escapes for the control characters. Go before 1.22 writes \b and \f as `\u0008` and `\u000c` (this table);
- * Go 1.22 and later write `\b` and `\f`, as JSON.stringify does.
+ * Go's escapes for the control characters, as Go up to 1.21 writes them: \b and \f as `\u0008` and `\u000c`
+ * (checked against Go 1.19). Go 1.22 and later write `\b` and `\f`, as JSON.stringify does; to follow KrakenD
+ * builds on those, map 0x08 and 0x0c to '\\b' and '\\f' here and drop \b \f from NEEDS_GO_ESCAPE.
  */
 const CONTROL_ESCAPES: readonly string[] = Array.from({ length: 0x20 }, (_, c) => {
   if (c === 0x0a) return '\\n';

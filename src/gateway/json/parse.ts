@@ -28,10 +28,10 @@ function decodeUtf8(bytes: Uint8Array): string {
  *
  * Each alternative flags one of those shapes at the start of a token. Anchoring on the character before a token
  * (whitespace , : [) keeps the regex from trying its alternatives at every digit: it costs about a quarter of a
- * JSON.parse on a compact body, where an unanchored form costs twice that. Every match ends inside a run of
- * number characters, so its last character locates the run.
+ * JSON.parse on a compact body, where an unanchored form costs twice that. The tail takes in the rest of the
+ * token, so a match is the anchor and one whole candidate token.
  */
-const SUSPECT = /[\s,:[](?:-0(?![.\d])|-?(?:\d[\d.]{15}|0\.0{6}|\d+(?:\.\d*0(?!\d)|(?:\.\d+)?[eE])))/g;
+const SUSPECT = /[\s,:[](?:-0(?![.\d])|-?(?:\d[\d.]{15}|0\.0{6}|\d+(?:\.\d*0(?!\d)|(?:\.\d+)?[eE])))[\d.eE+-]*/g;
 /** A number as the whole document, which no anchor character precedes. */
 const LEADING_NUMBER = /^[ \t\n\r]*[-\d]/;
 
@@ -45,17 +45,16 @@ export function mayLoseNumbers(text: string): boolean {
   const re = SUSPECT;
   const len = text.length;
   re.lastIndex = 0;
-  while (re.test(text)) {
-    let start = re.lastIndex - 1;
-    let end = re.lastIndex;
-    while (start > 0 && isNumberChar(text.charCodeAt(start - 1))) start--;
-    while (end < len && isNumberChar(text.charCodeAt(end))) end++;
-    re.lastIndex = end;
-    // In valid JSON a number token is followed by , ] } or whitespace; a run followed by anything else is inside a
-    // string (timestamps like "10:00:00.120Z", versions, hashes), and invalid JSON fails in JSON.parse all the
-    // same. The anchor already vouches for the character before the run.
+  let match: RegExpExecArray | null;
+  while ((match = re.exec(text)) !== null) {
+    // In valid JSON a number token is followed by , ] } or whitespace; a candidate followed by anything else is
+    // inside a string (timestamps like "10:00:00.120Z", versions, hashes), and invalid JSON fails in JSON.parse
+    // all the same.
+    const end = re.lastIndex;
     if (end < len && !isAfterToken(text.charCodeAt(end))) continue;
-    const token = text.slice(start, end);
+    // The costly case is a body full of 16-17 digit floats that do round-trip: each costs a float-to-text
+    // conversion here (batching them through JSON.parse/stringify measured no faster).
+    const token = match[0].slice(1);
     if (String(Number(token)) !== token) {
       re.lastIndex = 0;
       return true;
@@ -64,10 +63,18 @@ export function mayLoseNumbers(text: string): boolean {
   return false;
 }
 
-function isNumberChar(c: number): boolean {
-  // 0-9 . + - e E
-  return (c >= 0x30 && c <= 0x39) || c === 0x2e || c === 0x2d || c === 0x2b || c === 0x65 || c === 0x45;
+/**
+ * The value of a number token: a plain number when it prints back as the same text, a JsonNumber otherwise.
+ * Short tokens in plain notation (at most 15 characters, so at most 15 digits) always print back unless they end
+ * in a fraction zero, are -0 or are below 1e-6; the regex settles those without the costly String(Number(..)).
+ */
+function numberValue(token: string): number | JsonNumber {
+  const n = Number(token);
+  if (token.length <= 15 && SHORT_ROUND_TRIP.test(token)) return n;
+  return String(n) === token ? n : new JsonNumber(token);
 }
+
+const SHORT_ROUND_TRIP = /^(?:-?[1-9]\d*(?:\.\d*[1-9])?|0|-?0\.(?!0{6})\d*[1-9])$/;
 
 function isWhitespace(c: number): boolean {
   return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
@@ -98,8 +105,6 @@ const RBRACE = 0x7d;
 
 /** A string body without escapes or control characters; sticky, so it runs from an exact position. */
 const PLAIN_STRING = /[^"\\\u0000-\u001f]*/y;
-/** A complete, valid string token (after its opening quote), escapes included. */
-const ESCAPED_STRING = /(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"/y;
 const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
 
 class LosslessParser {
@@ -193,8 +198,7 @@ class LosslessParser {
         if (!NUMBER.test(text)) this.fail();
         const token = text.slice(this.pos, NUMBER.lastIndex);
         this.pos = NUMBER.lastIndex;
-        const n = Number(token);
-        return String(n) === token ? n : new JsonNumber(token);
+        return numberValue(token);
       }
     }
   }
@@ -227,11 +231,38 @@ class LosslessParser {
       return text.slice(start + 1, end);
     }
     if (c !== BACKSLASH) this.fail();
-    // Escapes are rare enough to hand the validated token to the native parser rather than decode them here.
-    ESCAPED_STRING.lastIndex = start + 1;
-    if (!ESCAPED_STRING.test(text)) this.fail();
-    this.pos = ESCAPED_STRING.lastIndex;
-    return JSON.parse(text.slice(start, this.pos)) as string;
+    return this.readEscapedString(start, end);
+  }
+
+  /**
+   * A string token with escapes, from its opening quote at `start`; `from` is its first backslash. The token ends at
+   * the first quote preceded by an even run of backslashes; the native parser then decodes and validates it. (A
+   * regex over the whole token backtracks once per character and overflows on multi-megabyte strings, and decoding
+   * escapes here is several times slower.)
+   */
+  private readEscapedString(start: number, from: number): string {
+    const text = this.text;
+    let quote = from;
+    for (;;) {
+      quote = text.indexOf('"', quote);
+      if (quote < 0) {
+        this.pos = text.length;
+        this.fail();
+      }
+      let backslashes = 0;
+      while (text.charCodeAt(quote - 1 - backslashes) === BACKSLASH) backslashes++;
+      if (backslashes % 2 === 0) break;
+      quote++;
+    }
+    let value: string;
+    try {
+      value = JSON.parse(text.slice(start, quote + 1)) as string;
+    } catch {
+      this.pos = start;
+      this.fail();
+    }
+    this.pos = quote + 1;
+    return value;
   }
 
   private skipWhitespace(): void {
