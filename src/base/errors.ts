@@ -25,6 +25,20 @@ export const ErrorCode = {
   FileWrite: 'E_FILE_WRITE',
   /** A rate limit rejected the request. */
   RateLimited: 'E_RATE_LIMITED',
+  /** A cluster key is not 32 bytes of base64, or a keyring change makes no sense (removing the primary key). */
+  WireKeyInvalid: 'E_WIRE_KEY_INVALID',
+  /** A cluster stream's handshake failed: wrong key, a key on one side only, no common version, unknown kind. */
+  WireHandshake: 'E_WIRE_HANDSHAKE',
+  /** A cluster stream timed out (connect, handshake, idle, or waiting for a message). */
+  WireTimeout: 'E_WIRE_TIMEOUT',
+  /** A cluster stream is closed: nothing more can be sent or received on it. */
+  WireClosed: 'E_WIRE_CLOSED',
+  /** The peer broke the framing of a cluster stream (oversized, tampered or out-of-order frame): it is closed. */
+  WireProtocol: 'E_WIRE_PROTOCOL',
+  /** A message to send is larger than the packet or message limit. */
+  WireOversized: 'E_WIRE_OVERSIZED',
+  /** A backend's circuit breaker is open (or half-open with its trial request in flight): the call failed fast. */
+  CircuitOpen: 'E_CIRCUIT_OPEN',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

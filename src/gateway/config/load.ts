@@ -24,6 +24,7 @@ import type {
   ServiceConfig,
   TlsConfig,
 } from './types.js';
+import { validateNamespace } from './namespace-validators.js';
 
 /** Our own service-level namespace (see GatewayOptions). */
 export const GATEWAY_NAMESPACE = 'krakend-cluster/gateway';
@@ -39,6 +40,7 @@ export const KNOWN_NAMESPACES: Set<string> = new Set([
   'qos/ratelimit/proxy',
   'qos/circuit-breaker',
   'backend/http',
+  'backend/http/client',
   // Holds `sequential`, `static`, `flatmap_filter` and `shadow`.
   'proxy',
   GATEWAY_NAMESPACE,
@@ -424,11 +426,11 @@ function readEncoding<T extends string>(
   if (v === undefined) return undefined;
   // Lura looks decoders up lower-cased.
   const lower = v.toLowerCase();
+  if ((valid as readonly string[]).includes(lower)) return lower as T;
   if (UNIMPLEMENTED_ENCODINGS.has(lower)) {
     c.issue(at(path, key), `encoding "${v}" is a KrakenD encoding that krakend-cluster does not support yet`);
     return undefined;
   }
-  if ((valid as readonly string[]).includes(lower)) return lower as T;
   if (lower === 'fast-json') {
     c.warn(at(path, key), '"fast-json" is a KrakenD Enterprise encoding: "json" is used, with the same result');
     return 'json' as T;
@@ -437,8 +439,11 @@ function readEncoding<T extends string>(
   return undefined;
 }
 
-/** KrakenD encodings with no decoder or render here yet: refused rather than silently served as JSON. */
-export const UNIMPLEMENTED_ENCODINGS: ReadonlySet<string> = new Set(['xml', 'rss', 'negotiate', 'yaml']);
+/**
+ * KrakenD encodings with no decoder or render here yet, where the field does not list them: refused rather than
+ * silently served as JSON. Only the Enterprise `yaml` backend decoder (the `yaml` output encoding is implemented).
+ */
+export const UNIMPLEMENTED_ENCODINGS: ReadonlySet<string> = new Set(['yaml']);
 
 // ---------------------------------------------------------------------------------------------------------------
 // Service
@@ -452,7 +457,7 @@ const OUTPUT_ENCODINGS: readonly OutputEncoding[] = [
   'negotiate',
   'yaml',
 ];
-const BACKEND_ENCODINGS: readonly BackendEncoding[] = ['json', 'safejson', 'string', 'no-op', 'xml', 'rss', 'yaml'];
+const BACKEND_ENCODINGS: readonly BackendEncoding[] = ['json', 'safejson', 'string', 'no-op', 'xml', 'rss'];
 
 interface ServiceDefaults {
   readonly hosts: readonly string[];
@@ -736,7 +741,7 @@ function normaliseEndpoint(c: Collector, raw: JsonObject, path: string, defaults
   const outputEncoding = readEncoding(c, raw, 'output_encoding', path, OUTPUT_ENCODINGS) ?? defaults.outputEncoding;
 
   const extraConfig = readObject(c, raw, 'extra_config', path) ?? {};
-  scanNamespaces(c, extraConfig, at(path, 'extra_config'), 'endpoint');
+  scanNamespaces(c, extraConfig, at(path, 'extra_config'), 'endpoint', params);
 
   const backendPath = at(path, 'backend');
   const backendList = readArray(c, raw, 'backend', path);
@@ -1083,13 +1088,16 @@ function isProtectiveNamespace(ns: string): boolean {
 
 type Level = 'service' | 'endpoint' | 'backend';
 
-function scanNamespaces(c: Collector, extra: JsonObject, path: string, level: Level): void {
+function scanNamespaces(c: Collector, extra: JsonObject, path: string, level: Level, params: readonly string[] = []): void {
   for (const ns of Object.keys(extra)) {
     if (isCommentKey(ns)) continue;
     if (KNOWN_NAMESPACES.has(ns)) {
       if (ns === GATEWAY_NAMESPACE && level !== 'service') {
         c.warn(at(path, ns), 'is only read in the top-level extra_config: ignored here');
       }
+      const findings = validateNamespace(ns, extra, level, params);
+      for (const e of findings.errors) c.issue(path, e);
+      for (const w of findings.warnings) c.warn(path, w);
       continue;
     }
     if (isProtectiveNamespace(ns)) {

@@ -6,6 +6,9 @@ import { parseJson } from '../json/parse.js';
 import type { JsonObject, JsonValue } from '../json/types.js';
 import { isJsonObject } from '../json/types.js';
 import type { BackendEncoding } from '../config/types.js';
+import { feedToObject } from './rss-decoder.js';
+import { xmlToObject } from './xml-decoder.js';
+import { XmlSyntaxError } from './xml-parser.js';
 
 export type Decoder = (body: Buffer) => JsonObject;
 
@@ -53,6 +56,29 @@ export const safeJsonDecoder: Decoder = (body) => {
 /** `string`: the body as text under `content`. */
 export const stringDecoder: Decoder = (body) => ({ content: body.toString('utf8') });
 
+/**
+ * `xml` (krakend-xml): the document as mxj maps it (see xml-decoder.ts); with `is_collection`, that whole object
+ * under `collection`. Malformed XML fails the backend.
+ */
+export function xmlDecoder(isCollection: boolean): Decoder {
+  return (body) => {
+    const doc = decodeOrFail(xmlToObject, body, 'XML');
+    return isCollection ? { collection: doc } : doc;
+  };
+}
+
+/** `rss` (krakend-rss): an RSS, Atom or JSON feed as gofeed reads it (see rss-decoder.ts); no `is_collection`. */
+export const rssDecoder: Decoder = (body) => decodeOrFail(feedToObject, body, 'feed');
+
+function decodeOrFail(decode: (body: Buffer) => JsonObject, body: Buffer, what: string): JsonObject {
+  try {
+    return decode(body);
+  } catch (err) {
+    if (err instanceof XmlSyntaxError) throw new DecodeError(`invalid ${what} from backend: ${err.message}`);
+    throw err;
+  }
+}
+
 export function decoderFor(encoding: BackendEncoding, isCollection: boolean): Decoder {
   switch (encoding) {
     case 'json':
@@ -61,6 +87,10 @@ export function decoderFor(encoding: BackendEncoding, isCollection: boolean): De
       return safeJsonDecoder;
     case 'string':
       return stringDecoder;
+    case 'xml':
+      return xmlDecoder(isCollection);
+    case 'rss':
+      return rssDecoder;
     default:
       throw new Error(`no decoder for encoding "${encoding}"`);
   }

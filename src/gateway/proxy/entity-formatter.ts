@@ -38,6 +38,7 @@ import type { BackendConfig } from '../config/types.js';
 import type { JsonObject, JsonValue } from '../json/types.js';
 import { isJsonObject } from '../json/types.js';
 import type { Middleware, Proxy, ProxyResponse } from './types.js';
+import { isErrorDetailsResponse } from './http-proxy.js';
 
 export type EntityFormatterOptions = Pick<
   BackendConfig,
@@ -86,7 +87,8 @@ export function formatterMiddleware(backend: EntityFormatterOptions): Middleware
 
   // Hoisted so a request allocates no closure; a new response object keeps the one from `next` unmodified.
   const apply = (response: ProxyResponse): ProxyResponse => {
-    if (response.stream !== undefined) return response;
+    // return_error_details responses are not the backend's data: Lura never reshapes them.
+    if (response.stream !== undefined || isErrorDetailsResponse(response)) return response;
     const data = format(response.data);
     return data === response.data ? response : { ...response, data };
   };

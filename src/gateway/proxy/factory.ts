@@ -1,18 +1,29 @@
 /**
  * Assembles an endpoint's proxy stack once, at config load (Lura's proxy/factory.go), read top to bottom:
- * per backend: HTTP call with load balancing → response formatting → concurrent calls; then the merge of all
- * backends. Features absent from the config add no stage.
+ *
+ *   per backend:  HTTP call (load balancing, backend/http)  → formatting (or the backend's flatmap)
+ *                 → circuit breaker → rate limit → concurrent calls
+ *   endpoint:     merge, or the sequential proxy  → flatmap (with several backends)  → static
+ *
+ * Features absent from the config add no stage.
  */
 import type { EndpointConfig } from '../config/types.js';
+import { isJsonObject } from '../json/types.js';
 import type { BackendPools } from './backend-pools.js';
 import type { StateRegistry } from '../state-registry.js';
 import type { Clock } from '../../base/clock.js';
 import type { Logger } from '../../base/logger.js';
+import { circuitBreakerMiddleware } from './circuit-breaker.js';
 import { concurrentMiddleware } from './concurrent.js';
 import { formatterMiddleware } from './entity-formatter.js';
+import { backendFlatmapMiddleware, flatmapMiddleware } from './flatmap.js';
 import { createHttpProxy } from './http-proxy.js';
 import { createMergeProxy, mergeTimeoutFor } from './merge.js';
-import type { Proxy } from './types.js';
+import { createSequentialProxy } from './sequential.js';
+import { staticMiddleware } from './static.js';
+import type { Middleware, Proxy } from './types.js';
+import { proxyRateLimitMiddleware } from '../../ratelimit/proxy-limit.js';
+import type { Limiter } from '../../ratelimit/limiter.js';
 
 export interface ProxyFactoryOptions {
   pools: BackendPools;
@@ -20,14 +31,52 @@ export interface ProxyFactoryOptions {
   clock: Clock;
   logger: Logger;
   maxBackendBodySize: number;
+  /** Told about every limiter the stack uses, so the cluster agent can drive their shares. */
+  register?: (limiter: Limiter) => void;
 }
 
 export function createEndpointProxy(endpoint: EndpointConfig, options: ProxyFactoryOptions): Proxy {
   const concurrent = concurrentMiddleware(endpoint.concurrentCalls);
   const backends = endpoint.backends.map((backend) => {
-    const http = createHttpProxy(backend, { pools: options.pools, maxBodySize: options.maxBackendBodySize });
-    return concurrent(formatterMiddleware(backend)(http));
+    let proxy: Proxy = createHttpProxy(backend, { pools: options.pools, maxBodySize: options.maxBackendBodySize });
+    // A backend flatmap replaces the entity formatter (it applies target and group itself), as in Lura.
+    proxy = (backendFlatmapMiddleware(backend) ?? formatterMiddleware(backend))(proxy);
+    proxy = apply(circuitBreakerMiddleware(backend, { state: options.state, clock: options.clock, logger: options.logger }), proxy);
+    // KrakenD CE wraps the circuit breaker with the rate limit: a refused call never reaches the breaker.
+    proxy = apply(
+      proxyRateLimitMiddleware(backend, {
+        state: options.state,
+        clock: options.clock,
+        ...(options.register ? { register: options.register } : {}),
+      }),
+      proxy,
+    );
+    return concurrent(proxy);
   });
-    // Lura gives the merge 85% of the endpoint's timeout, leaving time to render what has arrived.
-  return createMergeProxy(backends, { timeout: mergeTimeoutFor(endpoint.timeout) });
+
+  // Lura gives the merge 85% of the endpoint's timeout, leaving time to render what has arrived.
+  const timeout = mergeTimeoutFor(endpoint.timeout);
+  const proxyNs = endpoint.extraConfig['proxy'];
+  const ns = isJsonObject(proxyNs) ? proxyNs : {};
+  let proxy: Proxy;
+  if (backends.length > 1 && ns['sequential'] === true) {
+    const propagated = ns['sequential_propagated_params'];
+    proxy = createSequentialProxy(
+      backends.map((p, i) => ({ proxy: p, urlPattern: endpoint.backends[i]?.urlPattern ?? '' })),
+      {
+        timeout,
+        clock: options.clock,
+        ...(Array.isArray(propagated) ? { propagatedParams: propagated.filter((p): p is string => typeof p === 'string') } : {}),
+      },
+    );
+  } else {
+    proxy = createMergeProxy(backends, { timeout, clock: options.clock });
+  }
+  // Lura applies an endpoint-level flatmap only where there is something merged to reshape.
+  if (backends.length > 1) proxy = apply(flatmapMiddleware(endpoint.extraConfig), proxy);
+  return apply(staticMiddleware(endpoint.extraConfig), proxy);
+}
+
+function apply(middleware: Middleware | undefined, proxy: Proxy): Proxy {
+  return middleware ? middleware(proxy) : proxy;
 }

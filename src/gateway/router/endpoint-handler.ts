@@ -12,7 +12,10 @@ import { HOP_BY_HOP } from '../http/headers.js';
 import type { ClientIpResolver } from './client-ip.js';
 import type { RouterOptions } from './router-options.js';
 import { renderFor } from './render.js';
+import { LightSignal } from '../proxy/light-signal.js';
 import { isMergeError } from '../proxy/merge.js';
+import type { RouterLimit } from '../../ratelimit/router-limit.js';
+import { HttpResponseError } from '../proxy/http-proxy.js';
 import type { OutgoingHeaders } from './render.js';
 
 export interface HandlerContext {
@@ -31,7 +34,12 @@ export type EndpointHandler = (req: IncomingMessage, res: ServerResponse, params
 const TIMEOUT_ERROR = (endpoint: string, ms: number) =>
   new KrakendError(ErrorCode.BackendTimeout, `endpoint ${endpoint} timed out after ${ms}ms`);
 
-export function createEndpointHandler(endpoint: EndpointConfig, proxy: Proxy, ctx: HandlerContext): EndpointHandler {
+export function createEndpointHandler(
+  endpoint: EndpointConfig,
+  proxy: Proxy,
+  ctx: HandlerContext,
+  limit?: RouterLimit,
+): EndpointHandler {
   const render = renderFor(endpoint.outputEncoding);
   const cacheControl = endpoint.cacheTtl > 0 ? `public, max-age=${Math.floor(endpoint.cacheTtl / 1000)}` : undefined;
   const logPrefix = `[ENDPOINT: ${endpoint.endpoint}]`;
@@ -48,41 +56,58 @@ export function createEndpointHandler(endpoint: EndpointConfig, proxy: Proxy, ct
         return;
       }
     }
+    if (limit) {
+      // Checked before the body is read: a refused request costs as little as possible. KrakenD answers empty.
+      const refused = limit.check(req, params, ctx.clientIp(req));
+      if (refused !== 0) {
+        res.writeHead(refused, { 'Content-Length': '0', 'X-Krakend': ctx.versionHeader, 'X-Krakend-Completed': 'false' });
+        res.end();
+        req.resume();
+        return;
+      }
+    }
+    if (!hasBody(req)) {
+      start(req, res, params, undefined);
+      return;
+    }
     readBody(req, ctx.maxRequestBodySize).then(
-      (body) => {
-        const headers = buildHeaders(req);
-        headers['x-forwarded-for'] = [ctx.clientIp(req)];
-        headers['x-forwarded-host'] = [req.headers.host ?? ''];
-        if (headers['user-agent'] === undefined) headers['user-agent'] = [ctx.userAgent];
-        else headers['x-forwarded-via'] = [ctx.userAgent];
-        const request: ProxyRequest = { method: req.method ?? 'GET', params, query: buildQuery(req), headers, body };
-        run(req, res, request);
-      },
+      (body) => start(req, res, params, body),
       (err: KrakendError) => {
         if (!res.headersSent && !res.destroyed) writeText(res, err.status ?? 400, err.message, ctx.versionHeader);
       },
     );
   };
 
+  function start(req: IncomingMessage, res: ServerResponse, params: Record<string, string>, body: Buffer | undefined) {
+    const headers = buildHeaders(req);
+    headers['x-forwarded-for'] = [ctx.clientIp(req)];
+    headers['x-forwarded-host'] = [req.headers.host ?? ''];
+    if (headers['user-agent'] === undefined) headers['user-agent'] = [ctx.userAgent];
+    else headers['x-forwarded-via'] = [ctx.userAgent];
+    const request: ProxyRequest = { method: req.method ?? 'GET', params, query: buildQuery(req), headers, body };
+    run(req, res, request);
+  }
+
   function run(req: IncomingMessage, res: ServerResponse, request: ProxyRequest): void {
-    const controller = new AbortController();
+    // A LightSignal, not an AbortController: this runs once per request (see light-signal.ts).
+    const controller = new LightSignal();
     const timer = setTimeout(() => controller.abort(TIMEOUT_ERROR(endpoint.endpoint, timeout)), timeout);
     const onClose = () => {
       if (!res.writableFinished) controller.abort(new KrakendError(ErrorCode.RequestCancelled, 'client went away'));
     };
     res.once('close', onClose);
 
-    proxy(request, controller.signal).then(
+    proxy(request, controller.asSignal()).then(
       (response) => {
         clearTimeout(timer);
         const errors = (response as { errors?: readonly unknown[] }).errors;
         if (errors && errors.length > 0) logErrors(errors);
         // Lura: a deadline that passed while the proxy answered still counts as an error, but the data is kept.
-        finish(res, response, controller.signal.aborted ? controller.signal.reason : undefined);
+        finish(res, response, controller.aborted ? controller.reason : undefined);
       },
       (err: unknown) => {
         clearTimeout(timer);
-        if (controller.signal.aborted && !res.writableEnded && res.destroyed) return; // client gone
+        if (controller.aborted && !res.writableEnded && res.destroyed) return; // client gone
         logErrors(errorsOf(err));
         // Lura: when every backend of a merge fails, the merge still answers an empty, incomplete response.
         finish(res, isMergeError(err) ? emptyResponse() : undefined, err);
@@ -107,14 +132,19 @@ export function createEndpointHandler(endpoint: EndpointConfig, proxy: Proxy, ct
     headers['X-Krakend-Completed'] = complete;
     if (err !== undefined && !response) {
       const status = err instanceof KrakendError && err.status ? err.status : 500;
-      const body = ctx.router.returnErrorMsg ? messageOf(err) : '';
-      headers['Content-Length'] = String(Buffer.byteLength(body));
-      if (body) headers['Content-Type'] = 'text/plain; charset=utf-8';
+      // Lura: the message with return_error_msg; a backend's error (return_error_code) is its body, written with the
+      // backend's Content-Type. No body where HTTP allows none.
+      const body = ctx.router.returnErrorMsg && bodyAllowed(status) ? errorBody(err) : NO_BODY;
+      if (bodyAllowed(status)) headers['Content-Length'] = String(body.length);
+      if (body.length > 0) {
+        headers['Content-Type'] =
+          err instanceof HttpResponseError && err.encoding ? err.encoding : 'text/plain; charset=utf-8';
+      }
       res.writeHead(status, headers);
       res.end(body);
       return;
     }
-    render(res, 200, headers, response);
+    render(res, 200, headers, response, res.req);
   }
 
   function logErrors(errors: readonly unknown[]): void {
@@ -146,6 +176,17 @@ function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+const NO_BODY = Buffer.alloc(0);
+
+function errorBody(err: unknown): Buffer {
+  return err instanceof HttpResponseError ? err.raw : Buffer.from(messageOf(err));
+}
+
+/** Go's bodyAllowedForStatus: no body for 1xx, 204 and 304. */
+function bodyAllowed(status: number): boolean {
+  return !(status < 200 || status === 204 || status === 304);
+}
+
 /**
  * Lura's paramChecker: a param that still decodes, or carries `?` or `#`, was double-encoded to sneak past.
  * Stricter than Lura: dot segments are refused too.
@@ -172,12 +213,14 @@ function writeText(res: ServerResponse, status: number, body: string, version: s
   res.end(body);
 }
 
-/** Reads the client's body, bounded; resolves undefined when there is none. */
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return !((length === undefined || length === '0') && req.headers['transfer-encoding'] === undefined);
+}
+
+/** Reads the client's body, bounded. */
 function readBody(req: IncomingMessage, max: number): Promise<Buffer | undefined> {
   const length = req.headers['content-length'];
-  if ((length === undefined || length === '0') && req.headers['transfer-encoding'] === undefined) {
-    return Promise.resolve(undefined);
-  }
   if (length !== undefined && Number(length) > max) {
     req.resume();
     return Promise.reject(tooLarge(max));

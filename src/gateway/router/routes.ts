@@ -16,11 +16,15 @@ import type { JsonObject } from '../json/types.js';
 import type { BackendPools } from '../proxy/backend-pools.js';
 import type { StateRegistry } from '../state-registry.js';
 import { createEndpointProxy } from '../proxy/factory.js';
+import { createRouterLimit } from '../../ratelimit/router-limit.js';
+import type { Limiter } from '../../ratelimit/limiter.js';
 import { createClientIpResolver } from './client-ip.js';
 import type { ClientIpResolver } from './client-ip.js';
 import { createEndpointHandler } from './endpoint-handler.js';
 import type { HandlerContext } from './endpoint-handler.js';
 import { parseRouterOptions } from './router-options.js';
+import { createCors } from './cors.js';
+import type { CorsHandler } from './cors.js';
 import type { RouterOptions } from './router-options.js';
 
 export interface HealthReport {
@@ -54,13 +58,17 @@ export class Routes {
     maxParamLength: 8192,
   });
   private readonly methods = new Set<string>();
+  /** Every rate limiter of this config, for the cluster agent to drive. */
+  readonly limiters: Limiter[] = [];
   private readonly versionHeader: string;
+  private readonly cors: CorsHandler | undefined;
 
   constructor(config: ServiceConfig, deps: RoutesDeps) {
     this.config = config;
     this.options = parseRouterOptions(config.extraConfig);
     this.clientIp = createClientIpResolver(this.options);
     this.versionHeader = this.options.hideVersionHeader ? 'Version undefined' : `Version ${deps.version}`;
+    this.cors = createCors(config.extraConfig, deps.logger);
     const ctx: HandlerContext = {
       logger: deps.logger,
       router: this.options,
@@ -78,20 +86,29 @@ export class Routes {
     if (config.debugEndpoint) this.add(ANY_METHOD, '/__debug/*', debugHandler(deps.logger));
     if (config.echoEndpoint) this.add(ANY_METHOD, '/__echo/*', echoHandler);
     for (const endpoint of config.endpoints) {
+      const register = (limiter: Limiter) => void this.limiters.push(limiter);
       const proxy = createEndpointProxy(endpoint, {
         pools: deps.pools,
         state: deps.state,
         clock: deps.clock,
         logger: deps.logger,
         maxBackendBodySize: config.gateway.maxBackendBodySize,
+        register,
       });
-      const handler = createEndpointHandler(endpoint, proxy, ctx);
+      const limit = createRouterLimit(endpoint, { state: deps.state, clock: deps.clock, register });
+      const handler = createEndpointHandler(endpoint, proxy, ctx, limit);
       this.add([endpoint.method as HTTPMethod], toRouterPath(endpoint.endpoint), handler);
     }
     if (this.options.autoOptions) this.addAutoOptions();
   }
 
   dispatch(req: IncomingMessage, res: ServerResponse): void {
+    const cors = this.cors;
+    if (cors) {
+      // KrakenD CE wraps the whole router: preflights are answered before any route is looked up.
+      if (cors.preflight(req, res)) return;
+      cors.decorate(req, res);
+    }
     const method = req.method ?? 'GET';
     const url = req.url ?? '/';
     const q = url.indexOf('?');

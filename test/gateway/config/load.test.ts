@@ -433,24 +433,35 @@ describe('parseConfigText: encodings', () => {
   it('lists the valid backend encodings for an unknown one', () => {
     assert.deepEqual(onlyIssue(base({}, {}, { encoding: 'protobuf' })), [
       'endpoints[0].backend[0].encoding',
-      'unknown encoding "protobuf": use one of "json", "safejson", "string", "no-op", "xml", "rss", "yaml"',
+      'unknown encoding "protobuf": use one of "json", "safejson", "string", "no-op", "xml", "rss"',
     ]);
   });
 
   it('refuses the KrakenD encodings that are not implemented yet rather than serving them as JSON', () => {
-    const result = parse(base({}, { output_encoding: 'xml' }, { encoding: 'rss' }));
+    // The Enterprise yaml backend decoder; yaml as an output encoding is implemented.
+    const result = parse(base({}, { output_encoding: 'yaml' }, { encoding: 'yaml' }));
     assert.deepEqual(
       result.issues.map((i) => i.path),
-      ['endpoints[0].output_encoding', 'endpoints[0].backend[0].encoding'],
+      ['endpoints[0].backend[0].encoding'],
     );
     assert.match(result.issues[0]?.message ?? '', /not support yet/);
   });
 
+  it('accepts the xml, rss, negotiate and yaml encodings', () => {
+    const config = valid(base({ output_encoding: 'negotiate' }, { output_encoding: 'xml' }, { encoding: 'rss' }));
+    assert.equal(config.endpoints[0]?.outputEncoding, 'xml');
+    assert.equal(config.endpoints[0]?.backends[0]?.encoding, 'rss');
+    const other = valid(base({ output_encoding: 'negotiate' }, { output_encoding: 'yaml' }, { encoding: 'xml' }));
+    assert.equal(other.endpoints[0]?.outputEncoding, 'yaml');
+    assert.equal(other.endpoints[0]?.backends[0]?.encoding, 'xml');
+    assert.equal(valid(base({ output_encoding: 'negotiate' })).endpoints[0]?.outputEncoding, 'negotiate');
+  });
+
   it('matches encodings case-insensitively and maps the Enterprise fast-json to json with a warning', () => {
-    const result = parse(base({}, { output_encoding: 'fast-json' }, { encoding: 'SafeJSON' }));
+    const result = parse(base({}, { output_encoding: 'fast-json' }, { encoding: 'XML' }));
     assert.deepEqual(result.issues, []);
     assert.equal(result.config?.endpoints[0]?.outputEncoding, 'json');
-    assert.equal(result.config?.endpoints[0]?.backends[0]?.encoding, 'safejson');
+    assert.equal(result.config?.endpoints[0]?.backends[0]?.encoding, 'xml');
     assert.deepEqual(result.warnings, [
       'krakend.json: endpoints[0].output_encoding: "fast-json" is a KrakenD Enterprise encoding: "json" is used, ' +
         'with the same result',

@@ -159,8 +159,8 @@ describe('decoderFor', () => {
     assert.equal(decoderFor('string', false), stringDecoder);
   });
 
-  test('has no decoder for no-op, xml, rss or yaml', () => {
-    for (const encoding of ['no-op', 'xml', 'rss', 'yaml'] as const) {
+  test('has no decoder for no-op (streamed through) or the Enterprise yaml', () => {
+    for (const encoding of ['no-op', 'yaml'] as const) {
       assert.throws(() => decoderFor(encoding, false), new RegExp(`no decoder for encoding "${encoding}"`));
     }
   });
