@@ -10,6 +10,10 @@ const TEMPLATE = `{
   "host": ["{{a}}"],
   "extra_config": { "security/cors": { "allow_origins": ["https://app.example.com"], "allow_methods": ["GET", "POST"], "max_age": "1h" } },
   "endpoints": [
+    { "endpoint": "/xml-in", "backend": [ { "url_pattern": "/catalog.xml", "encoding": "xml" } ] },
+    { "endpoint": "/xml-out", "output_encoding": "xml", "backend": [ { "url_pattern": "/orders/1", "group": "order" } ] },
+    { "endpoint": "/negotiated", "output_encoding": "negotiate", "backend": [ { "url_pattern": "/list" } ] },
+    { "endpoint": "/broken-xml", "backend": [ { "url_pattern": "/broken.xml", "encoding": "xml" } ] },
     { "endpoint": "/breaker",
       "backend": [ { "url_pattern": "/fail",
         "extra_config": { "qos/circuit-breaker": { "interval": 60, "timeout": 60, "max_errors": 1 } } } ] },
@@ -58,6 +62,14 @@ describe('proxy features and per-instance rate limits over real sockets', () => 
       '/accounts/%7B%7B.Resp0_account%7D%7D': json({ placeholder: true }),
       '/list': json({ items: [{ id: 1, secret: 'x' }, { id: 2, secret: 'y' }] }),
       '/fail': json({ error: true }, 500),
+      '/catalog.xml': (_req, res) => {
+        res.writeHead(200, { 'Content-Type': 'application/xml' });
+        res.end('<?xml version="1.0"?><catalog><book id="b1"><title>SICP</title></book><book id="b2"><title>TAOCP</title></book></catalog>');
+      },
+      '/broken.xml': (_req, res) => {
+        res.writeHead(200, { 'Content-Type': 'application/xml' });
+        res.end('<catalog><book></catalog>');
+      },
     });
     gw = await startGateway(renderTemplate(TEMPLATE, { a: a.url }));
   });
@@ -146,6 +158,22 @@ describe('proxy features and per-instance rate limits over real sockets', () => 
     // max_errors 1: the breaker trips on the second consecutive failure; later calls never reach the backend.
     assert.equal(a.requests.filter((r) => r.url === '/fail').length, 2);
     assert.ok(gw.lines.some((l) => l.includes('circuit breaker is open')));
+  });
+
+  test('XML backends are decoded as mxj does, and XML, YAML or JSON are rendered as negotiated', async () => {
+    assert.deepEqual(await (await fetch(`${gw.url}/xml-in`)).json(), {
+      catalog: { book: [{ '-id': 'b1', title: 'SICP' }, { '-id': 'b2', title: 'TAOCP' }] },
+    });
+    const xml = await fetch(`${gw.url}/xml-out`);
+    assert.match(xml.headers.get('content-type') ?? '', /^application\/xml/);
+    assert.equal(await xml.text(), '<order><customer><id>12345678901234567890</id></customer><id>1</id><total>10.50</total></order>');
+    const asYaml = await fetch(`${gw.url}/negotiated`, { headers: { Accept: 'text/plain' } });
+    assert.match(await asYaml.text(), /^items:\n/);
+    const asJson = await fetch(`${gw.url}/negotiated`);
+    assert.equal(await asJson.text(), '{"items":[{"id":1,"secret":"x"},{"id":2,"secret":"y"}]}');
+    const broken = await fetch(`${gw.url}/broken-xml`);
+    assert.equal(broken.status, 500);
+    await broken.text();
   });
 
   test('a reload keeps the token buckets: a spent limit stays spent', async () => {
