@@ -7,6 +7,12 @@
  * and the load generator's own CPU never counts against it. The targets run interleaved, round after round, so
  * that drift on a shared machine spreads over all of them; figures are medians over the rounds.
  *
+ * The gateway serves two endpoints on the same backend: `/bench`, and `/bench-limited`, which adds a
+ * `qos/ratelimit/router` limit far above the load (endpoint and per-client, the client keyed by header X-Api-Key).
+ * Every request of every target carries X-Api-Key, one value per connection, so the two endpoints see the same
+ * requests and only the limit differs; each is measured in its own runs, and their difference is the rate limit's
+ * CPU cost per request.
+ *
  * Run: `npm run bench:proxy`. Env: BENCH_ROUNDS (3), BENCH_DURATION seconds per run (5), BENCH_WARMUP seconds (2),
  * BENCH_CONNECTIONS at saturation (50), BENCH_FIXED_CONNECTIONS at the fixed rate (20), BENCH_FIXED_RATE req/s (default:
  * half of what the minimal proxy sustained at saturation in round 1), BENCH_PROFILE=1 to write
@@ -52,13 +58,27 @@ const START_TIMEOUT_MS = 20_000;
 /** The achieved share of the offered rate below which the fixed-rate run is reported as not having reached it. */
 const RATE_TOLERANCE = 0.9;
 
+/** Sent by the load generator on every request, one value per connection: the client limit's key. */
+const CLIENT_KEY_HEADER = 'X-Api-Key';
+/** The limit on /bench-limited: far above any load here, so it admits everything, but is checked on every request. */
+const RATE_LIMIT = {
+  max_rate: 1_000_000,
+  capacity: 1_000_000,
+  client_max_rate: 1_000_000,
+  client_capacity: 1_000_000,
+  strategy: 'header',
+  key: CLIENT_KEY_HEADER,
+};
+/** Target: CPU µs per request that the rate limit may add. */
+const RATELIMIT_TARGET_US = 5;
+
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const PROJECT_ROOT = resolve(HERE, '../..');
 const GATEWAY_CLI = fileURLToPath(new URL('../src/cli/krakend.js', import.meta.url));
 const BACKEND_SERVER = fileURLToPath(new URL('./lib/backend-server.js', import.meta.url));
 const MINIMAL_PROXY = fileURLToPath(new URL('./lib/minimal-proxy.js', import.meta.url));
 
-type TargetName = 'gateway' | 'minimal' | 'backend';
+type TargetName = 'gateway' | 'gateway-limited' | 'minimal' | 'backend';
 
 interface Target {
   name: TargetName;
@@ -114,7 +134,7 @@ function checkLoad(label: string, r: LoadResult): void {
 
 async function load(target: Target, options: Omit<LoadOptions, 'url' | 'pipelining'>): Promise<LoadResult> {
   group.assertAlive();
-  const result = await runLoad(group, { url: target.url, pipelining: 1, ...options });
+  const result = await runLoad(group, { url: target.url, pipelining: 1, clientKeyHeader: CLIENT_KEY_HEADER, ...options });
   served.set(target.name, (served.get(target.name) ?? 0) + result.requests);
   group.assertAlive();
   return result;
@@ -155,6 +175,7 @@ async function readyPort(child: ManagedChild): Promise<number> {
 }
 
 function benchConfig(backendPort: number): string {
+  const backend = [{ host: [`http://127.0.0.1:${backendPort}`], url_pattern: '/data' }];
   return JSON.stringify(
     {
       version: 3,
@@ -162,11 +183,8 @@ function benchConfig(backendPort: number): string {
       // One line per request on stdout would measure the logger, and fill the pipe.
       extra_config: { router: { disable_access_log: true } },
       endpoints: [
-        {
-          endpoint: '/bench',
-          method: 'GET',
-          backend: [{ host: [`http://127.0.0.1:${backendPort}`], url_pattern: '/data' }],
-        },
+        { endpoint: '/bench', method: 'GET', backend },
+        { endpoint: '/bench-limited', method: 'GET', backend, extra_config: { 'qos/ratelimit/router': RATE_LIMIT } },
       ],
     },
     null,
@@ -178,7 +196,7 @@ function benchConfig(backendPort: number): string {
 async function verify(targets: readonly Target[]): Promise<void> {
   const expected = canonicalJson(JSON.parse(PAYLOAD_TEXT));
   for (const t of targets) {
-    const r = await httpGet(t.url);
+    const r = await httpGet(t.url, { [CLIENT_KEY_HEADER]: 'bench-verify' });
     if (r.status !== 200) throw new Error(`${t.name} answered ${r.status} to GET ${t.url}: ${r.body.slice(0, 500)}`);
     let got: string;
     try {
@@ -187,6 +205,14 @@ async function verify(targets: readonly Target[]): Promise<void> {
       throw new Error(`${t.name} answered a body that is not JSON: ${r.body.slice(0, 500)}`);
     }
     if (got !== expected) throw new Error(`${t.name} answered a different document:\n  got      ${got}\n  expected ${expected}`);
+  }
+  // The limit must really be in force, or its overhead would measure nothing: without a client key, 429.
+  const limited = targets.find((t) => t.name === 'gateway-limited');
+  if (limited) {
+    const r = await httpGet(limited.url);
+    if (r.status !== 429) {
+      throw new Error(`${limited.name} answered ${r.status}, not 429, without ${CLIENT_KEY_HEADER}: is the client limit active?`);
+    }
   }
 }
 
@@ -220,6 +246,13 @@ function fixedTable(title: string, rows: ReadonlyMap<TargetName, FixedRun>): str
   return lines.join('\n');
 }
 
+/** The rate limit's CPU cost in one round: µs/req on /bench-limited minus on /bench. */
+function ratelimitDelta(r: Round): number {
+  const limited = r.saturation.get('gateway-limited');
+  const plain = r.saturation.get('gateway');
+  return limited && plain ? limited.cpuUsPerReq - plain.cpuUsPerReq : Number.NaN;
+}
+
 function medianOf<T>(rounds: readonly Round[], pick: (r: Round) => T | undefined, field: (x: T) => number): number {
   const xs: number[] = [];
   for (const r of rounds) {
@@ -227,6 +260,17 @@ function medianOf<T>(rounds: readonly Round[], pick: (r: Round) => T | undefined
     if (x !== undefined) xs.push(field(x));
   }
   return median(xs);
+}
+
+/**
+ * The saturation runs of round `i`: the two gateway runs (plain and limited) stay next to each other, so that
+ * their difference is measured under the same machine load, and take turns going first; the three groups rotate.
+ */
+function saturationOrder(targets: readonly Target[], i: number): Target[] {
+  const pick = (name: TargetName) => targets.find((t) => t.name === name) as Target;
+  const pair = [pick('gateway'), pick('gateway-limited')];
+  const groups = [i % 2 === 0 ? pair : pair.reverse(), [pick('minimal')], [pick('backend')]];
+  return rotate(groups, i).flat();
 }
 
 /** Rotates the list by `by`, so that no target always runs first (or right after the same neighbour). */
@@ -269,18 +313,24 @@ async function main(): Promise<void> {
 
   const targets: Target[] = [
     { name: 'gateway', url: `http://127.0.0.1:${gatewayPort}/bench`, child: gateway },
+    { name: 'gateway-limited', url: `http://127.0.0.1:${gatewayPort}/bench-limited`, child: gateway },
     { name: 'minimal', url: `http://127.0.0.1:${minimalPort}/bench`, child: minimal },
     { name: 'backend', url: `http://127.0.0.1:${backendPort}/data`, child: backend },
   ];
-  const proxies = targets.filter((t) => t.name !== 'backend');
+  // The fixed-rate latency compares the gateway with the minimal proxy; the limited endpoint is measured at saturation.
+  const proxies = targets.filter((t) => t.name === 'gateway' || t.name === 'minimal');
   await verify(targets);
 
   console.log(
     `proxy bench: node ${process.version}, commit ${commit()}, ${ROUNDS} rounds x ${DURATION_SEC} s per run, ` +
       `payload ${Buffer.byteLength(PAYLOAD_TEXT)} B; saturation: ${SATURATION_CONNECTIONS} connections, ` +
-      `pipelining 1; fixed rate: ${FIXED_CONNECTIONS} connections${PROFILE ? '; PROFILING (figures not representative)' : ''}`,
+      `pipelining 1; fixed rate: ${FIXED_CONNECTIONS} connections; ${CLIENT_KEY_HEADER}: one value per connection` +
+      `${PROFILE ? '; PROFILING (figures not representative)' : ''}`,
   );
-  console.log('responses verified: gateway, minimal proxy and backend answer the same JSON document\n');
+  console.log(
+    'responses verified: gateway (/bench and /bench-limited), minimal proxy and backend answer the same JSON ' +
+      `document; /bench-limited answers 429 without ${CLIENT_KEY_HEADER}\n`,
+  );
 
   const rounds: Round[] = [];
   let fixedRate = 0;
@@ -292,7 +342,7 @@ async function main(): Promise<void> {
       }
     }
     const round: Round = { saturation: new Map(), fixed: new Map() };
-    for (const t of rotate(targets, i)) {
+    for (const t of saturationOrder(targets, i)) {
       round.saturation.set(t.name, await measureSaturation(t, `round ${i + 1} saturation ${t.name}`));
     }
     if (i === 0) {
@@ -307,6 +357,7 @@ async function main(): Promise<void> {
     round.fixed = new Map(proxies.map((t) => [t.name, round.fixed.get(t.name) as FixedRun]));
     rounds.push(round);
     console.log(saturationTable(`round ${i + 1} saturation`, round.saturation));
+    console.log(`  rate limit: ${fmt(ratelimitDelta(round), 1, 0)} µs/req (gateway-limited − gateway)`);
     console.log(fixedTable(`round ${i + 1} @${fixedRate}/s`, round.fixed));
     console.log('');
   }
@@ -340,12 +391,20 @@ async function main(): Promise<void> {
   const gatewayP99 = medFixed.get('gateway')?.p99Ms ?? Number.NaN;
   const minimalP99 = medFixed.get('minimal')?.p99Ms ?? Number.NaN;
   const overhead = gatewayCpu - minimalCpu;
+  // Paired by round: the two gateway runs of a round ran back to back, so machine drift between rounds cancels.
+  const ratelimitOverhead = median(rounds.map(ratelimitDelta));
+  const limitedCpu = medSat.get('gateway-limited')?.cpuUsPerReq ?? Number.NaN;
   const p99Limit = 1.2 * minimalP99 + 1;
   const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED');
   console.log(`\ntarget cpu_overhead_us <= 25: ${overhead.toFixed(1)} µs/req -> ${verdict(overhead <= 25)}`);
   console.log(
     `target gateway_p99_ms_fixed <= 1.2 x minimal + 1 = ${p99Limit.toFixed(2)} ms: ${gatewayP99.toFixed(2)} ms -> ` +
       verdict(gatewayP99 <= p99Limit),
+  );
+  console.log(
+    `target ratelimit_overhead_us <= ${RATELIMIT_TARGET_US}: ${ratelimitOverhead.toFixed(1)} µs/req (median over rounds ` +
+      `of gateway-limited − gateway; difference of medians ${(limitedCpu - gatewayCpu).toFixed(1)}) -> ` +
+      verdict(ratelimitOverhead <= RATELIMIT_TARGET_US),
   );
 
   // Stopped gracefully before the summary: V8 writes a CPU profile only when the process exits on its own.
@@ -376,6 +435,9 @@ async function main(): Promise<void> {
     fixed_rate_rps: fixedRate,
     gateway_p99_ms_fixed: round(gatewayP99, 2),
     minimal_p99_ms_fixed: round(minimalP99, 2),
+    gateway_limited_cpu_us_per_req: round(limitedCpu, 1),
+    gateway_limited_rps: round(medSat.get('gateway-limited')?.rps ?? Number.NaN, 0),
+    ratelimit_overhead_us: round(ratelimitOverhead, 1),
   };
   console.log(JSON.stringify(summary));
 }
@@ -390,7 +452,8 @@ function printProfiles(profileDir: string): void {
       continue;
     }
     const file = join(dir, files[0] as string);
-    const requests = served.get(who) ?? 0;
+    // The gateway process serves both endpoints: its profile covers the requests of both.
+    const requests = (served.get(who) ?? 0) + (who === 'gateway' ? (served.get('gateway-limited') ?? 0) : 0);
     const s = summariseCpuProfile(file, { root: PROJECT_ROOT, ownCode: '/dist/src/', top: who === 'gateway' ? 25 : 12 });
     summaries.set(who, { summary: s, requests });
     console.log(

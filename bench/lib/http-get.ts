@@ -7,10 +7,10 @@ export interface GetResult {
   body: string;
 }
 
-export function httpGet(url: string, timeoutMs = 5_000): Promise<GetResult> {
+export function httpGet(url: string, headers: Record<string, string> = {}, timeoutMs = 5_000): Promise<GetResult> {
   return new Promise((resolve, reject) => {
     // agent: false, so no keep-alive socket holds the benchmark's event loop open afterwards.
-    const req = get(url, { agent: false, timeout: timeoutMs }, (res) => {
+    const req = get(url, { agent: false, timeout: timeoutMs, headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () =>

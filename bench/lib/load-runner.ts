@@ -23,6 +23,10 @@ interface AutocannonResult {
   non2xx: number;
   statusCodeStats: Record<string, { count: number }>;
 }
+/** The per-connection client autocannon passes to `setupClient`, before its first request is built. */
+interface AutocannonClient {
+  setHeaders(headers: Record<string, string>): void;
+}
 interface AutocannonInstance {
   on(event: 'response', listener: (client: unknown, statusCode: number, bytes: number, ms: number) => void): void;
 }
@@ -39,6 +43,13 @@ function reply(message: LoadRunnerMessage): void {
   process.send?.(message);
 }
 
+/** Connection n gets `bench-client-<n>` in `header`: as many distinct client keys as connections. */
+function clientKeys(header: string | undefined): Record<string, unknown> {
+  if (header === undefined) return {};
+  let next = 0;
+  return { setupClient: (client: AutocannonClient) => client.setHeaders({ [header]: `bench-client-${next++}` }) };
+}
+
 function run(options: LoadOptions): void {
   let latencies = new Float64Array(1 << 16);
   let count = 0;
@@ -49,6 +60,7 @@ function run(options: LoadOptions): void {
       pipelining: options.pipelining,
       duration: options.durationSec,
       ...(options.overallRate !== undefined ? { overallRate: options.overallRate } : {}),
+      ...clientKeys(options.clientKeyHeader),
     },
     (err, r) => {
       if (err) return reply({ type: 'error', message: err.message });

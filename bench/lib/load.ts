@@ -13,6 +13,12 @@ export interface LoadOptions {
   durationSec: number;
   /** Requests per second over all connections; absent means as fast as the target answers (saturation). */
   overallRate?: number;
+  /**
+   * A header every request carries, with one value per connection (`bench-client-0`, `bench-client-1`, …): a
+   * small set of distinct clients, for a client rate limit keyed by that header. Set once per connection, so it
+   * costs the load generator nothing per request.
+   */
+  clientKeyHeader?: string;
 }
 
 export interface LoadResult {

@@ -16,6 +16,7 @@ import type { Logger } from '../base/logger.js';
 import { BackendPools } from './proxy/backend-pools.js';
 import { Routes } from './router/routes.js';
 import { StateRegistry } from './state-registry.js';
+import type { Limiter } from '../ratelimit/limiter.js';
 import type { HealthReport } from './router/routes.js';
 import { logAccess } from './router/access-log.js';
 import { PROJECT_VERSION } from '../version.js';
@@ -50,6 +51,7 @@ export class Gateway {
   private readonly options: GatewayOptions;
   private state: GatewayState = 'idle';
   private healthOverride: HealthReport | undefined;
+  private refusal: string | undefined;
   private inFlight = 0;
   private drained: (() => void) | undefined;
 
@@ -79,6 +81,20 @@ export class Gateway {
   /** Lets an owner (the cluster agent) report an unhealthy state, e.g. a node refused by the manager. */
   setHealth(report: HealthReport | undefined): void {
     this.healthOverride = report;
+  }
+
+  /**
+   * Stops (reason given) or resumes (undefined) serving API traffic while the listener stays up: a node the
+   * manager refused answers 503 with the reason everywhere, `/__health` included, so load balancers skip it.
+   */
+  setRefusal(reason: string | undefined): void {
+    this.refusal = reason;
+    this.healthOverride = reason === undefined ? undefined : { ok: false, status: reason };
+  }
+
+  /** Every rate limiter of the config in service, for the cluster agent to drive. */
+  limiters(): readonly Limiter[] {
+    return this.routes.limiters;
   }
 
   async start(): Promise<AddressInfo> {
@@ -195,6 +211,12 @@ export class Gateway {
       if (this.inFlight === 0 && this.drained) this.drained();
     });
     if (this.state === 'draining') res.setHeader('Connection', 'close');
+    if (this.refusal !== undefined && pathOf(req.url) !== routes.options.healthPath) {
+      const body = `${this.refusal}\n`;
+      res.writeHead(503, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': String(Buffer.byteLength(body)) });
+      res.end(body);
+      return;
+    }
     try {
       routes.dispatch(req, res);
     } catch (err) {

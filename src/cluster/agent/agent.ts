@@ -1,0 +1,256 @@
+/**
+ * The cluster agent inside a node (ARCHITECTURE.md, part 4): dials a manager from its seed list, gets its id over
+ * the control channel, keeps the channel alive with heartbeats, follows the manager's verdicts (admitted,
+ * refused, degraded) and leaves gracefully. The node keeps serving whenever no manager answers: losing the
+ * manager changes nothing for API traffic.
+ */
+import type { Clock, TimerHandle } from '../../base/clock.js';
+import { systemClock } from '../../base/clock.js';
+import type { Logger } from '../../base/logger.js';
+import type { Random } from '../../base/random.js';
+import { SeededRandom, cryptoUuid } from '../../base/random.js';
+import { FramedConnection, Keyring, StreamKind } from '../wire/index.js';
+import type { Envelope, MessageRegistry } from '../wire/index.js';
+import {
+  CONTROL_VERSIONS,
+  ControlType,
+  createControlRegistry,
+  isRefused,
+  isWelcome,
+} from '../control/messages.js';
+import type { JoinBody, LeaseBody, RefusedBody, WelcomeBody } from '../control/messages.js';
+import type { HostPort, ServiceFile } from './service-file.js';
+import { formatHostPort } from './service-file.js';
+import { readNodeId, writeNodeId } from './node-identity.js';
+
+export type AgentState = 'connecting' | 'admitted' | 'refused' | 'left';
+
+/** What the agent needs from the node it runs in. */
+export interface AgentHost {
+  /** Stop (reason) or resume (undefined) serving API traffic. */
+  setRefusal(reason: string | undefined): void;
+}
+
+export interface AgentOptions {
+  service: ServiceFile;
+  host: AgentHost;
+  logger: Logger;
+  version: string;
+  /** host:port where this node serves its API. */
+  apiAddress: string;
+  /** host:port of this node's cluster port (gossip), once bound. */
+  clusterAddress?: string;
+  clock?: Clock;
+  random?: Random;
+  /** First and largest reconnect delays; each try waits a random time up to the current step (full jitter). */
+  backoffMs?: { initial: number; max: number };
+  /** How long to wait for the manager's answer to a join. */
+  joinTimeoutMs?: number;
+  /** Told each time the manager admits the node (the id, the manager's cluster address). */
+  onAdmitted?: (id: string, welcome: WelcomeBody) => void;
+  /** Told of each set of limits the manager sends. */
+  onLimits?: (limits: LeaseBody[]) => void;
+}
+
+export class ClusterAgent {
+  private readonly options: AgentOptions;
+  private readonly clock: Clock;
+  private readonly random: Random;
+  private readonly registry: MessageRegistry;
+  private readonly keyring: Keyring | undefined;
+  private readonly instanceToken = cryptoUuid();
+  private readonly logger: Logger;
+  private currentState: AgentState = 'connecting';
+  private nodeId: string | undefined;
+  private connection: FramedConnection | undefined;
+  private heartbeat: TimerHandle | undefined;
+  private retry: TimerHandle | undefined;
+  private attempt = 0;
+  private seedIndex = 0;
+  private stopped = false;
+  private lastLimits: LeaseBody[] = [];
+
+  constructor(options: AgentOptions) {
+    this.options = options;
+    this.clock = options.clock ?? systemClock;
+    this.random = options.random ?? new SeededRandom();
+    this.registry = createControlRegistry();
+    this.keyring = options.service.clusterKeys.length > 0 ? Keyring.fromConfig(options.service.clusterKeys) : undefined;
+    this.logger = options.logger;
+  }
+
+  get state(): AgentState {
+    return this.currentState;
+  }
+
+  get id(): string | undefined {
+    return this.nodeId;
+  }
+
+  get limits(): readonly LeaseBody[] {
+    return this.lastLimits;
+  }
+
+  /** Starts dialling; returns at once. */
+  async start(): Promise<void> {
+    this.nodeId = await readNodeId(this.options.service.stateDir);
+    if (!this.keyring) {
+      this.logger.warning('[CLUSTER] No cluster_key in the service file: cluster traffic is neither encrypted nor authenticated');
+    }
+    this.dial();
+  }
+
+  /** Leaves gracefully: tells the manager (so it marks the node `removed` at once) and stops dialling. */
+  async leave(): Promise<void> {
+    this.stopped = true;
+    this.clock.clearTimeout(this.retry);
+    this.clock.clearInterval(this.heartbeat);
+    const conn = this.connection;
+    this.connection = undefined;
+    if (conn && !conn.isClosed && this.nodeId && this.currentState === 'admitted') {
+      try {
+        await conn.send({ type: ControlType.Leave, body: { id: this.nodeId } });
+        this.logger.info(`[CLUSTER] Left the cluster as ${this.nodeId}`);
+      } catch {
+        // The manager is gone already: gossip tells the others.
+      }
+    }
+    this.currentState = 'left';
+    await conn?.close().catch(() => {});
+  }
+
+  private seed(): HostPort {
+    const seeds = this.options.service.seeds;
+    const s = seeds[this.seedIndex % seeds.length] as HostPort;
+    this.seedIndex++;
+    return s;
+  }
+
+  private dial(): void {
+    if (this.stopped) return;
+    const seed = this.seed();
+    this.connect(seed).catch((err: unknown) => {
+      if (this.stopped) return;
+      this.logger.debug(`[CLUSTER] Manager ${formatHostPort(seed)} not reachable: ${(err as Error).message}`);
+      this.scheduleRetry();
+    });
+  }
+
+  private scheduleRetry(minimumMs = 0): void {
+    if (this.stopped) return;
+    const { initial, max } = this.options.backoffMs ?? { initial: 500, max: 30_000 };
+    const step = Math.min(max, initial * 2 ** Math.min(this.attempt, 16));
+    this.attempt++;
+    const wait = Math.max(minimumMs, Math.floor(this.random.float() * step));
+    this.clock.clearTimeout(this.retry);
+    this.retry = this.clock.setTimeout(() => this.dial(), wait);
+    this.retry.unref();
+  }
+
+  private async connect(seed: HostPort): Promise<void> {
+    const conn = await FramedConnection.connect({
+      host: seed.host,
+      port: seed.port,
+      kind: StreamKind.Control,
+      registry: this.registry,
+      versions: CONTROL_VERSIONS,
+      ...(this.keyring ? { keyring: this.keyring } : {}),
+      clock: this.clock,
+      connectTimeoutMs: 5_000,
+    });
+    if (this.stopped) {
+      conn.destroy();
+      return;
+    }
+    const join: JoinBody = {
+      version: this.options.version,
+      instanceToken: this.instanceToken,
+      name: this.options.service.name,
+      apiAddress: this.options.apiAddress,
+      ...(this.nodeId ? { claimedId: this.nodeId } : {}),
+      ...(this.options.clusterAddress ? { clusterAddress: this.options.clusterAddress } : {}),
+    };
+    await conn.send({ type: ControlType.Join, body: join });
+    const answer = await conn.receive(this.options.joinTimeoutMs ?? 10_000);
+    if (answer.type === ControlType.Refused && isRefused(answer.body)) {
+      this.refused(answer.body);
+      await conn.close().catch(() => {});
+      this.scheduleRetry(answer.body.retryMs);
+      return;
+    }
+    if (answer.type !== ControlType.Welcome || !isWelcome(answer.body)) {
+      conn.destroy();
+      throw new Error(`unexpected answer to join: ${this.registry.nameOf(answer.type)}`);
+    }
+    await this.admitted(conn, answer.body, seed);
+  }
+
+  private refused(body: RefusedBody): void {
+    if (this.currentState !== 'refused') {
+      this.logger.warning(`[CLUSTER] The manager refused this node (${body.reason}): ${body.message}`);
+    }
+    this.currentState = 'refused';
+    this.options.host.setRefusal(`refused by the cluster manager: ${body.message}`);
+  }
+
+  private async admitted(conn: FramedConnection, welcome: WelcomeBody, seed: HostPort): Promise<void> {
+    const previous = this.nodeId;
+    this.nodeId = welcome.id;
+    if (previous !== welcome.id) {
+      await writeNodeId(this.options.service.stateDir, welcome.id);
+      if (previous) this.logger.warning(`[CLUSTER] The manager assigned a new id ${welcome.id} (was ${previous}: another live node claims it)`);
+    }
+    this.attempt = 0;
+    this.connection = conn;
+    this.currentState = 'admitted';
+    this.options.host.setRefusal(undefined);
+    this.logger.info(`[CLUSTER] Admitted by the manager at ${formatHostPort(seed)} as ${welcome.id}`);
+    this.applyLimits(welcome.limits);
+    this.options.onAdmitted?.(welcome.id, welcome);
+
+    this.clock.clearInterval(this.heartbeat);
+    this.heartbeat = this.clock.setInterval(() => {
+      conn.send({ type: ControlType.Heartbeat, body: { at: this.clock.now() } }).catch(() => {});
+    }, welcome.heartbeatMs);
+    this.heartbeat.unref();
+
+    void this.readLoop(conn);
+  }
+
+  private async readLoop(conn: FramedConnection): Promise<void> {
+    try {
+      for await (const envelope of conn) this.handle(envelope);
+    } catch (err) {
+      this.logger.debug(`[CLUSTER] Control channel closed: ${(err as Error).message}`);
+    }
+    if (this.connection !== conn) return;
+    this.connection = undefined;
+    this.clock.clearInterval(this.heartbeat);
+    if (this.stopped) return;
+    // Still admitted as far as serving goes: a lost manager changes nothing for API traffic.
+    this.logger.warning('[CLUSTER] Lost the control channel to the manager: reconnecting');
+    this.scheduleRetry();
+  }
+
+  private handle(envelope: Envelope): void {
+    switch (envelope.type) {
+      case ControlType.Limits:
+        this.applyLimits((envelope.body as { limits: LeaseBody[] }).limits);
+        return;
+      case ControlType.Refused:
+        // Degraded by the manager (a smaller subscription): stop serving until admitted again.
+        if (isRefused(envelope.body)) {
+          this.refused(envelope.body);
+          this.connection?.destroy();
+        }
+        return;
+      default:
+        return;
+    }
+  }
+
+  private applyLimits(limits: LeaseBody[]): void {
+    this.lastLimits = limits;
+    this.options.onLimits?.(limits);
+  }
+}

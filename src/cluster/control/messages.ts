@@ -1,0 +1,140 @@
+/**
+ * The control channel between a node and the manager (ARCHITECTURE.md, Wire): one FramedConnection of kind
+ * `Control`, dialled by the node. Message types live in the control range (64–127) of the wire registry; each
+ * body is checked by a validator before any code sees it, so a malformed message is dropped and counted by the
+ * wire layer, never thrown.
+ */
+import { MessageRegistry } from '../wire/index.js';
+import type { VersionRange } from '../wire/index.js';
+
+export const CONTROL_VERSIONS: VersionRange = { min: 1, max: 1 };
+
+export const ControlType = {
+  /** node → manager: who I am, what I run. */
+  Join: 64,
+  /** manager → node: admitted, with an id and the current limits. */
+  Welcome: 65,
+  /** manager → node: not admitted (or no longer): why, and when to retry. */
+  Refused: 66,
+  /** node → manager: leaving gracefully (SIGTERM): mark me `removed` at once. */
+  Leave: 67,
+  /** manager → node: the node's share of the cluster-wide limits. */
+  Limits: 68,
+  /** both ways: liveness of the channel itself; half-open TCP connections are found within a few beats. */
+  Heartbeat: 69,
+} as const;
+
+export type RefusalReason = 'subscription' | 'version' | 'invalid' | 'shutting_down';
+
+export interface JoinBody {
+  /** The node's software version (semver). */
+  version: string;
+  /** The id it kept from an earlier admission, if any. */
+  claimedId?: string;
+  /** Random per process: two processes claiming one id (a copied state directory) differ here. */
+  instanceToken: string;
+  name: string;
+  /** host:port where the node serves its API. */
+  apiAddress: string;
+  /** host:port of the node's cluster port (gossip), once it has one. */
+  clusterAddress?: string;
+}
+
+export interface LeaseBody {
+  limitId: string;
+  rate: number;
+  capacity: number;
+  ttlMs: number;
+  epoch: number;
+  seq: number;
+  safeShare: number;
+}
+
+export interface WelcomeBody {
+  id: string;
+  managerId: string;
+  epoch: number;
+  /** How often the node should send heartbeats on the channel. */
+  heartbeatMs: number;
+  limits: LeaseBody[];
+  /** The manager's cluster port address, for gossip. */
+  managerCluster?: string;
+}
+
+export interface RefusedBody {
+  reason: RefusalReason;
+  message: string;
+  retryMs: number;
+}
+
+export interface LimitsBody {
+  limits: LeaseBody[];
+}
+
+export interface LeaveBody {
+  id: string;
+}
+
+export interface HeartbeatBody {
+  at: number;
+}
+
+const isObject = (b: unknown): b is Record<string, unknown> => typeof b === 'object' && b !== null && !Array.isArray(b);
+const str = (v: unknown, max = 512) => typeof v === 'string' && v.length > 0 && v.length <= max;
+const optStr = (v: unknown, max = 512) => v === undefined || str(v, max);
+const num = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
+
+function isLease(v: unknown): boolean {
+  return (
+    isObject(v) &&
+    str(v['limitId']) &&
+    num(v['rate']) &&
+    num(v['capacity']) &&
+    num(v['ttlMs']) &&
+    num(v['epoch']) &&
+    num(v['seq']) &&
+    num(v['safeShare'])
+  );
+}
+
+const isLeases = (v: unknown) => Array.isArray(v) && v.length <= 10_000 && v.every(isLease);
+
+export function isJoin(b: unknown): b is JoinBody {
+  return (
+    isObject(b) &&
+    str(b['version'], 64) &&
+    optStr(b['claimedId'], 128) &&
+    str(b['instanceToken'], 128) &&
+    str(b['name'], 256) &&
+    str(b['apiAddress'], 300) &&
+    optStr(b['clusterAddress'], 300)
+  );
+}
+
+export function isWelcome(b: unknown): b is WelcomeBody {
+  return (
+    isObject(b) &&
+    str(b['id'], 128) &&
+    str(b['managerId'], 128) &&
+    num(b['epoch']) &&
+    num(b['heartbeatMs']) &&
+    isLeases(b['limits']) &&
+    optStr(b['managerCluster'], 300)
+  );
+}
+
+const REASONS = new Set<RefusalReason>(['subscription', 'version', 'invalid', 'shutting_down']);
+
+export function isRefused(b: unknown): b is RefusedBody {
+  return isObject(b) && REASONS.has(b['reason'] as RefusalReason) && str(b['message'], 2048) && num(b['retryMs']);
+}
+
+export function createControlRegistry(): MessageRegistry {
+  return new MessageRegistry()
+    .register(ControlType.Join, 'join', isJoin)
+    .register(ControlType.Welcome, 'welcome', isWelcome)
+    .register(ControlType.Refused, 'refused', isRefused)
+    .register(ControlType.Leave, 'leave', (b) => isObject(b) && str(b['id'], 128))
+    .register(ControlType.Limits, 'limits', (b) => isObject(b) && isLeases(b['limits']))
+    .register(ControlType.Heartbeat, 'heartbeat', (b) => isObject(b) && num(b['at']));
+}
