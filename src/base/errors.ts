@@ -39,6 +39,12 @@ export const ErrorCode = {
   WireOversized: 'E_WIRE_OVERSIZED',
   /** A backend's circuit breaker is open (or half-open with its trial request in flight): the call failed fast. */
   CircuitOpen: 'E_CIRCUIT_OPEN',
+  /** The manager's store file cannot be read back (not JSON, wrong format, inconsistent): it is never emptied. */
+  StoreCorrupt: 'E_STORE_CORRUPT',
+  /** An operation on a store that has been closed. */
+  StoreClosed: 'E_STORE_CLOSED',
+  /** License fields that cannot be issued (missing licensee, bad dates, max_nodes not a positive integer). */
+  LicenseInvalid: 'E_LICENSE_INVALID',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -10,6 +10,8 @@ import { loadConfigFile } from '../gateway/config/load.js';
 import { formatIssues } from '../gateway/config/format-issues.js';
 import { Gateway } from '../gateway/gateway.js';
 import { PROJECT_VERSION } from '../version.js';
+import { ClusterAgent } from '../cluster/agent/agent.js';
+import { DEFAULT_SERVICE_FILE, formatHostPort, loadServiceFile } from '../cluster/agent/service-file.js';
 
 const USAGE = `Usage:
   krakend run [-c FILE] [-p PORT] [-d]   serve the API described by FILE
@@ -20,6 +22,8 @@ Options:
   -c, --config FILE     krakend.json to load (env KRAKEND_CONFIG; default /etc/krakend/krakend.json)
   -p, --port PORT       listening port, overriding the config's (env KRAKEND_PORT)
   -d, --debug           debug logging, and the /__debug/ endpoint
+      --service FILE    cluster mode when FILE names a seed (env KRAKEND_SERVICE; default /etc/krakend/service.yml;
+                        no file, or no seed: standalone)
       --log-level L     DEBUG, INFO, WARNING, ERROR or CRITICAL (env KRAKEND_LOG_LEVEL; default INFO)
       --log-format F    text or json (env KRAKEND_LOG_FORMAT; default text)
 `;
@@ -44,6 +48,7 @@ async function main(argv: string[]): Promise<number> {
         config: { type: 'string', short: 'c' },
         port: { type: 'string', short: 'p' },
         debug: { type: 'boolean', short: 'd' },
+        service: { type: 'string' },
         'log-level': { type: 'string' },
         'log-format': { type: 'string' },
       },
@@ -78,10 +83,17 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
 
+  const serviceFile = values.service ?? process.env['KRAKEND_SERVICE'] ?? DEFAULT_SERVICE_FILE;
+  const service = await loadServiceFile(serviceFile);
+  if (service.mode === 'invalid') {
+    process.stderr.write(`${service.errors.join('\n')}\n`);
+    return 1;
+  }
+
   let config = loaded.config;
   if (values.debug && !config.debugEndpoint) config = { ...config, debugEndpoint: true };
   const portText = values.port ?? process.env['KRAKEND_PORT'];
-  let port: number | undefined;
+  let port: number | undefined = service.mode === 'cluster' ? service.service.port : undefined;
   if (portText !== undefined) {
     port = Number(portText);
     if (!Number.isInteger(port) || port < 0 || port > 65535) {
@@ -92,11 +104,28 @@ async function main(argv: string[]): Promise<number> {
 
   logger.info(`Starting KrakenD v${PROJECT_VERSION} with config ${file}`);
   const gateway = new Gateway(config, { logger, ...(port !== undefined ? { port } : {}) });
+  let address;
   try {
-    await gateway.start();
+    address = await gateway.start();
   } catch (err) {
     logger.critical(`cannot start the gateway: ${(err as Error).message}`);
     return 1;
+  }
+  let agent: ClusterAgent | undefined;
+  if (service.mode === 'cluster') {
+    const svc = service.service;
+    logger.info(`Cluster mode (${svc.source}): seeds ${svc.seeds.map(formatHostPort).join(', ')}`);
+    const apiHost = svc.apiAdvertise ?? (svc.advertise?.host ?? (config.address && config.address !== '0.0.0.0' ? config.address : '127.0.0.1'));
+    agent = new ClusterAgent({
+      service: svc,
+      host: gateway,
+      logger,
+      version: PROJECT_VERSION,
+      apiAddress: svc.apiAdvertise ?? `${apiHost}:${address.port}`,
+    });
+    await agent.start();
+  } else {
+    logger.info(`Standalone mode: ${service.reason}`);
   }
   return new Promise<number>((resolve) => {
     let stopping = false;
@@ -104,7 +133,7 @@ async function main(argv: string[]): Promise<number> {
       if (stopping) return;
       stopping = true;
       logger.info(`${signal} received: shutting down gracefully`);
-      gateway.shutdown().then(
+      (agent ? agent.leave().catch(() => {}) : Promise.resolve()).then(() => gateway.shutdown()).then(
         () => resolve(0),
         (err: unknown) => {
           logger.error(`shutdown failed: ${(err as Error).message}`);

@@ -1,0 +1,160 @@
+/**
+ * The manager's side of the control channel: one session per admitted node. It reads the join, asks the
+ * admission callback for a verdict, answers welcome or refused, then keeps the session: heartbeats both ways,
+ * `leave` (graceful: the node is `removed` at once) and a channel that closes without one (the node is
+ * `unreachable` at once; gossip decides later whether it is really gone). Nothing here decides policy.
+ */
+import type { Clock, TimerHandle } from '../../base/clock.js';
+import type { Logger } from '../../base/logger.js';
+import type { FramedConnection, StreamRoute, Keyring, DropCounters } from '../wire/index.js';
+import { CONTROL_VERSIONS, ControlType, createControlRegistry, isJoin } from '../control/messages.js';
+import type { JoinBody, LeaseBody, RefusedBody, WelcomeBody } from '../control/messages.js';
+
+export type Verdict = { kind: 'welcome'; welcome: WelcomeBody } | { kind: 'refused'; refused: RefusedBody };
+
+export interface ControlServerOptions {
+  clock: Clock;
+  logger: Logger;
+  keyring: Keyring | undefined;
+  drops: DropCounters;
+  heartbeatMs: number;
+  /** How long a new connection may take to send its join. */
+  joinTimeoutMs?: number;
+  admit(join: JoinBody, remote: string): Promise<Verdict>;
+  /** The node said goodbye (SIGTERM). */
+  onLeave(id: string): void;
+  /** The channel closed or went silent without a goodbye. */
+  onLost(id: string): void;
+  /** Any message from the node: it is alive. */
+  onSeen(id: string): void;
+}
+
+interface Session {
+  id: string;
+  connection: FramedConnection;
+  heartbeat: TimerHandle;
+  left: boolean;
+}
+
+export class ControlServer {
+  private readonly options: ControlServerOptions;
+  private readonly registry = createControlRegistry();
+  private readonly sessions = new Map<string, Session>();
+
+  constructor(options: ControlServerOptions) {
+    this.options = options;
+  }
+
+  /** The route to mount on the cluster port's StreamServer. */
+  route(): StreamRoute {
+    return {
+      options: {
+        registry: this.registry,
+        versions: CONTROL_VERSIONS,
+        clock: this.options.clock,
+        drops: this.options.drops,
+        // Three missed heartbeats: a half-open TCP connection (a node whose host vanished) is found.
+        idleTimeoutMs: this.options.heartbeatMs * 3,
+        ...(this.options.keyring ? { keyring: this.options.keyring } : {}),
+      },
+      onConnection: (conn) => void this.serve(conn),
+    };
+  }
+
+  /** Ids of nodes with an open control channel. */
+  connected(): string[] {
+    return [...this.sessions.keys()];
+  }
+
+  isConnected(id: string): boolean {
+    return this.sessions.has(id);
+  }
+
+  /** Sends a node its limits; false when it has no open channel. */
+  async sendLimits(id: string, limits: LeaseBody[]): Promise<boolean> {
+    const session = this.sessions.get(id);
+    if (!session) return false;
+    try {
+      await session.connection.send({ type: ControlType.Limits, body: { limits } });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Tells an admitted node to stop serving (a smaller subscription), and closes its session. */
+  async degrade(id: string, refused: RefusedBody): Promise<void> {
+    const session = this.sessions.get(id);
+    if (!session) return;
+    session.left = true;
+    await session.connection.send({ type: ControlType.Refused, body: refused }).catch(() => {});
+    await session.connection.close().catch(() => {});
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.sessions.values()];
+    for (const s of all) s.left = true;
+    await Promise.all(all.map((s) => s.connection.close().catch(() => {})));
+  }
+
+  private async serve(conn: FramedConnection): Promise<void> {
+    const remote = `${conn.remoteAddress ?? '?'}:${conn.remotePort ?? 0}`;
+    let join: JoinBody;
+    try {
+      const first = await conn.receive(this.options.joinTimeoutMs ?? 10_000);
+      if (first.type !== ControlType.Join || !isJoin(first.body)) {
+        this.options.logger.debug(`[CONTROL] ${remote} sent ${this.registry.nameOf(first.type)} before joining: closed`);
+        conn.destroy();
+        return;
+      }
+      join = first.body;
+    } catch (err) {
+      this.options.logger.debug(`[CONTROL] ${remote} did not join: ${(err as Error).message}`);
+      conn.destroy();
+      return;
+    }
+
+    const verdict = await this.options.admit(join, remote);
+    if (verdict.kind === 'refused') {
+      await conn.send({ type: ControlType.Refused, body: verdict.refused }).catch(() => {});
+      await conn.close().catch(() => {});
+      return;
+    }
+    const id = verdict.welcome.id;
+    const previous = this.sessions.get(id);
+    if (previous) {
+      // The same node reconnected (its old channel is half-open): the new one wins.
+      previous.left = true;
+      previous.connection.destroy();
+    }
+    try {
+      await conn.send({ type: ControlType.Welcome, body: verdict.welcome });
+    } catch {
+      this.options.onLost(id);
+      return;
+    }
+    const heartbeat = this.options.clock.setInterval(() => {
+      conn.send({ type: ControlType.Heartbeat, body: { at: this.options.clock.now() } }).catch(() => {});
+    }, this.options.heartbeatMs);
+    heartbeat.unref();
+    const session: Session = { id, connection: conn, heartbeat, left: false };
+    this.sessions.set(id, session);
+
+    try {
+      for await (const envelope of conn) {
+        this.options.onSeen(id);
+        if (envelope.type === ControlType.Leave) {
+          session.left = true;
+          this.options.onLeave(id);
+          break;
+        }
+      }
+    } catch (err) {
+      this.options.logger.debug(`[CONTROL] ${id}: ${(err as Error).message}`);
+    }
+    this.options.clock.clearInterval(heartbeat);
+    if (this.sessions.get(id) === session) this.sessions.delete(id);
+    if (!session.left) this.options.onLost(id);
+    await conn.close().catch(() => {});
+  }
+}

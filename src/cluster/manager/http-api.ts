@@ -1,0 +1,141 @@
+/**
+ * The manager's JSON API under /api/v1 on the web port (9897). Read-only views are open; writes need the API
+ * token (`Authorization: Bearer …`). Errors are JSON `{"error": "..."}` with a fitting status.
+ */
+import { createServer as createHttpServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import FindMyWay from 'find-my-way';
+import type { HTTPMethod } from 'find-my-way';
+import type { Logger } from '../../base/logger.js';
+import type { ApiToken } from './api-token.js';
+import type { NodeEntry } from './registry.js';
+import type { LicenseState } from './license.js';
+
+/** What the API reads from the manager. */
+export interface ManagerView {
+  readonly managerId: string;
+  nodes(): NodeEntry[];
+  licenseState(): LicenseState;
+  droppedPackets(): Record<string, Record<string, number>>;
+  controlConnected(id: string): boolean;
+  removeNode(id: string, force: boolean): Promise<{ ok: boolean; message: string }>;
+}
+
+export interface ManagerApiOptions {
+  port: number;
+  host: string;
+  token: ApiToken;
+  logger: Logger;
+  tls: { cert: string; key: string } | undefined;
+}
+
+export interface ManagerApi {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+type Handler = (req: IncomingMessage, res: ServerResponse, params: Record<string, string | undefined>) => void | Promise<void>;
+
+export async function startManagerApi(view: ManagerView, options: ManagerApiOptions): Promise<ManagerApi> {
+  const router = FindMyWay({ caseSensitive: true });
+  const on = (method: HTTPMethod, path: string, handler: Handler) => router.on(method, path, handler as never);
+
+  on('GET', '/__health', (_req, res) => send(res, 200, { status: 'ok', manager_id: view.managerId }));
+  on('GET', '/api/v1/nodes', (_req, res) => send(res, 200, { nodes: view.nodes().map((n) => nodeView(n, view)) }));
+  on('GET', '/api/v1/nodes/:id', (_req, res, params) => {
+    const node = view.nodes().find((n) => n.id === params['id']);
+    if (!node) return send(res, 404, { error: `no node ${params['id']}` });
+    send(res, 200, nodeView(node, view));
+  });
+  on('DELETE', '/api/v1/nodes/:id', async (req, res, params) => {
+    if (!options.token.verify(req.headers.authorization)) return unauthorized(res);
+    const force = new URL(req.url ?? '/', 'http://x').searchParams.get('force') === 'true';
+    const result = await view.removeNode(params['id'] ?? '', force);
+    send(res, result.ok ? 200 : 409, result.ok ? { removed: params['id'] } : { error: result.message });
+  });
+  on('GET', '/api/v1/cluster', (_req, res) => {
+    const nodes = view.nodes();
+    const byState: Record<string, number> = { alive: 0, unreachable: 0, down: 0, removed: 0, refused: 0 };
+    for (const n of nodes) byState[n.state] = (byState[n.state] ?? 0) + 1;
+    const license = view.licenseState();
+    send(res, 200, {
+      manager_id: view.managerId,
+      nodes: byState,
+      counted: (byState['alive'] ?? 0) + (byState['unreachable'] ?? 0),
+      max_nodes: license.maxNodes,
+      dropped_packets: view.droppedPackets(),
+    });
+  });
+  on('GET', '/api/v1/license', (_req, res) => {
+    const s = view.licenseState();
+    send(res, 200, {
+      tier: s.tier,
+      status: s.status,
+      max_nodes: s.maxNodes,
+      licensee: s.license?.licensee ?? null,
+      license_id: s.license?.license_id ?? null,
+      not_before: s.license?.not_before ?? null,
+      not_after: s.license?.not_after ?? null,
+      days_left: s.daysLeft ?? null,
+      margin_days_left: s.marginDaysLeft ?? null,
+    });
+  });
+
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const found = router.find((req.method ?? 'GET') as HTTPMethod, q < 0 ? url : url.slice(0, q));
+    if (!found) return send(res, 404, { error: 'not found' });
+    Promise.resolve((found.handler as unknown as Handler)(req, res, found.params)).catch((err: unknown) => {
+      options.logger.error(`API ${req.method} ${url}: ${(err as Error).message}`);
+      if (!res.headersSent) send(res, 500, { error: 'internal error' });
+    });
+  };
+  const server: Server = options.tls
+    ? createHttpsServer({ cert: readFileSync(options.tls.cert), key: readFileSync(options.tls.key) }, handler)
+    : createHttpServer(handler);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+function nodeView(n: NodeEntry, view: ManagerView) {
+  return {
+    id: n.id,
+    name: n.name,
+    addresses: n.addresses,
+    state: n.state,
+    since: new Date(n.since).toISOString(),
+    version: n.version,
+    last_seen: new Date(n.lastSeen).toISOString(),
+    admitted_at: n.admittedAt === undefined ? null : new Date(n.admittedAt).toISOString(),
+    refused_reason: n.refusedReason ?? null,
+    control_connected: view.controlConnected(n.id),
+  };
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function unauthorized(res: ServerResponse): void {
+  res.setHeader('WWW-Authenticate', 'Bearer');
+  send(res, 401, { error: 'this operation needs the API token (Authorization: Bearer <token>)' });
+}

@@ -1,0 +1,330 @@
+/**
+ * The Cluster Manager (ARCHITECTURE.md, part 5): admits nodes and gives each its id, enforces the subscription,
+ * follows each node's lifecycle (alive, unreachable, down, removed, refused), and serves the JSON API. Its
+ * durable state — node ids, the last good license, its own identity — lives in a crash-safe Store; soft state
+ * (last seen) stays in memory.
+ *
+ * Designed for a later group of managers: every decision goes through the registry and the Store (a replicated
+ * store can implement it), and welcomes carry `{managerId, epoch}` so nodes can tell a deposed leader.
+ */
+import { mkdir, readFile } from 'node:fs/promises';
+import { watchFile, unwatchFile } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import type { Clock, TimerHandle } from '../../base/clock.js';
+import { systemClock } from '../../base/clock.js';
+import type { Logger } from '../../base/logger.js';
+import { cryptoUuid } from '../../base/random.js';
+import { DropCounters, Keyring, PLAINTEXT_WARNING, StreamKind, StreamServer } from '../wire/index.js';
+import type { JoinBody, RefusedBody } from '../control/messages.js';
+import { ControlServer } from './control-server.js';
+import type { Verdict } from './control-server.js';
+import type { ManagerConfig } from './manager-config.js';
+import { FileStore } from './store.js';
+import type { Store } from './store.js';
+import { NodeRegistry } from './registry.js';
+import type { NodeEntry, RegistryChange } from './registry.js';
+import { loadRegistry, persistRegistryChanges } from './registry-store.js';
+import { LicenseKeeper } from './license.js';
+import type { LicenseState } from './license.js';
+import { SUBSCRIPTION_FULL_MESSAGE } from './admission-policy.js';
+import { ApiToken } from './api-token.js';
+import { startManagerApi } from './http-api.js';
+import type { ManagerApi } from './http-api.js';
+
+export interface ManagerDeps {
+  logger: Logger;
+  version: string;
+  clock?: Clock;
+}
+
+const IDENTITY_KEY = 'manager/identity';
+const LICENSE_KEY = 'manager/license';
+const TICK_MS = 1_000;
+const DAY_MS = 86_400_000;
+
+export class ClusterManager {
+  readonly config: ManagerConfig;
+  private readonly logger: Logger;
+  private readonly clock: Clock;
+  private readonly version: string;
+  private readonly drops = { udp: new DropCounters(), tcp: new DropCounters() };
+  private store: Store | undefined;
+  private registry = new NodeRegistry();
+  private license!: LicenseKeeper;
+  private licenseMax = 0;
+  private token!: ApiToken;
+  private control!: ControlServer;
+  private streams: StreamServer | undefined;
+  private api: ManagerApi | undefined;
+  private ticker: TimerHandle | undefined;
+  private dailyLicense: TimerHandle | undefined;
+  private identity = { managerId: '', epoch: 0 };
+  private clusterAddress: AddressInfo | undefined;
+  private readonly lastRefusalLog = new Map<string, number>();
+
+  constructor(config: ManagerConfig, deps: ManagerDeps) {
+    this.config = config;
+    this.logger = deps.logger;
+    this.clock = deps.clock ?? systemClock;
+    this.version = deps.version;
+  }
+
+  get managerId(): string {
+    return this.identity.managerId;
+  }
+
+  nodes(): NodeEntry[] {
+    return this.registry.list();
+  }
+
+  licenseState(): LicenseState {
+    return this.license.state();
+  }
+
+  droppedPackets(): Record<string, Record<string, number>> {
+    return { udp: this.drops.udp.snapshot(), tcp: this.drops.tcp.snapshot() };
+  }
+
+  ports(): { cluster: number; web: number } {
+    return { cluster: this.clusterAddress?.port ?? 0, web: this.api?.port ?? 0 };
+  }
+
+  async start(): Promise<{ cluster: number; web: number }> {
+    const cfg = this.config;
+    await mkdir(cfg.stateDir, { recursive: true, mode: 0o700 });
+    const store = await FileStore.open(cfg.stateDir, { logger: this.logger });
+    this.store = store;
+    await this.loadIdentity(store);
+
+    this.token = await ApiToken.open(cfg.stateDir, cfg.apiToken);
+    await this.startLicense(store);
+
+    const loaded = await loadRegistry(store, this.clock.now());
+    this.registry = loaded.registry;
+    for (const p of loaded.problems) this.logger.warning(`Registry: ${p}`);
+
+    const keyring = cfg.clusterKeys.length > 0 ? Keyring.fromConfig(cfg.clusterKeys) : undefined;
+    if (!keyring) this.logger.warning(PLAINTEXT_WARNING);
+
+    this.control = new ControlServer({
+      clock: this.clock,
+      logger: this.logger,
+      keyring,
+      drops: this.drops.tcp,
+      heartbeatMs: cfg.heartbeatMs,
+      admit: (join, remote) => this.admit(join, remote),
+      onLeave: (id) => this.transition(this.registry.markRemoved(id, this.clock.now()).changes, `Node ${id} left: removed`),
+      onLost: (id) => this.lost(id),
+      onSeen: (id) => this.seen(id),
+    });
+    this.streams = new StreamServer({
+      routes: { [StreamKind.Control]: this.control.route() },
+      clock: this.clock,
+      drops: this.drops.tcp,
+      onError: (err) => this.logger.debug(`Cluster port: ${err.message}`),
+    });
+    this.clusterAddress = await this.streams.listen(cfg.clusterPort, cfg.bind);
+    this.api = await startManagerApi(this, {
+      port: cfg.webPort,
+      host: cfg.webBind,
+      token: this.token,
+      logger: this.logger,
+      tls: cfg.apiTlsCert && cfg.apiTlsKey ? { cert: cfg.apiTlsCert, key: cfg.apiTlsKey } : undefined,
+    });
+
+    this.ticker = this.clock.setInterval(() => void this.tick(), TICK_MS);
+    this.ticker.unref();
+    this.logger.info(
+      `Cluster Manager ${this.identity.managerId} (epoch ${this.identity.epoch}) listening: cluster port ${this.clusterAddress.port}, web port ${this.api.port}`,
+    );
+    return this.ports();
+  }
+
+  async close(): Promise<void> {
+    this.clock.clearInterval(this.ticker);
+    this.clock.clearInterval(this.dailyLicense);
+    unwatchFile(this.config.licenseFile);
+    await this.control?.close();
+    await this.streams?.close();
+    await this.api?.close();
+    await this.store?.close();
+  }
+
+  /** Re-reads the license file (SIGHUP, daily, or when it changes). */
+  async reloadLicense(reason: string): Promise<void> {
+    const text = await readFile(this.config.licenseFile, 'utf8').catch(() => undefined);
+    // No file at start is the free tier, not an error; later, the keeper logs why it keeps the license it has.
+    if (text === undefined && reason === 'start') return;
+    const outcome = this.license.load(text, `${this.config.licenseFile} (${reason})`);
+    if ((outcome.kind === 'adopted' || outcome.kind === 'pending') && this.store) {
+      // Both the license in force and a renewal waiting for its start date survive a restart.
+      const { current, pending } = this.license.persistable();
+      await this.store
+        .put(LICENSE_KEY, { ...(current ? { current } : {}), ...(pending ? { pending } : {}) })
+        .catch((err: unknown) => this.logger.error(`Cannot persist the license: ${(err as Error).message}`));
+    }
+    await this.applyLicense();
+  }
+
+  /** Forces a registry entry out (operator: `nodes remove ID`). Counted nodes must go away first. */
+  async removeNode(id: string, force: boolean): Promise<{ ok: boolean; message: string }> {
+    const result = this.registry.remove(id, { force });
+    if (!result.ok) return { ok: false, message: result.message };
+    await this.persist(result.changes);
+    this.logger.info(`Node ${id} removed from the registry by the operator`);
+    return { ok: true, message: `removed ${id}` };
+  }
+
+  private async loadIdentity(store: Store): Promise<void> {
+    const entry = await store.get(IDENTITY_KEY);
+    const prev = entry?.value as { managerId?: string; epoch?: number } | undefined;
+    const managerId = typeof prev?.managerId === 'string' ? prev.managerId : `cm_${cryptoUuid()}`;
+    const epoch = (typeof prev?.epoch === 'number' ? prev.epoch : 0) + 1;
+    // A CAS write: two managers sharing a store (a misconfiguration today, a group later) cannot take one epoch.
+    const put = await store.put(IDENTITY_KEY, { managerId, epoch }, { expectedVersion: entry?.version ?? 0 });
+    if (!put.ok) throw new Error('another manager is writing the same state directory');
+    this.identity = { managerId, epoch };
+  }
+
+  private async startLicense(store: Store): Promise<void> {
+    const publicKeyPem = await readFile(this.config.licensePublicKeyFile, 'utf8').catch(() => undefined);
+    this.license = new LicenseKeeper({
+      publicKeyPem,
+      clock: this.clock,
+      logger: this.logger,
+      marginDays: this.config.licenseMarginDays,
+    });
+    const saved = (await store.get(LICENSE_KEY))?.value as { current?: unknown; pending?: unknown } | undefined;
+    if (typeof saved?.current === 'string') this.license.load(saved.current, 'store');
+    if (typeof saved?.pending === 'string') this.license.load(saved.pending, 'store');
+    await this.reloadLicense('start');
+    const state = this.license.state();
+    this.licenseMax = state.maxNodes;
+    this.logger.info(
+      state.tier === 'free'
+        ? `No license in force: free tier, up to ${state.maxNodes} nodes`
+        : `License ${state.license?.license_id} for ${state.license?.licensee}: up to ${state.maxNodes} nodes, expires ${state.license?.not_after}`,
+    );
+    watchFile(this.config.licenseFile, { interval: 2_000 }, (curr, prev) => {
+      if (curr.mtimeMs !== prev.mtimeMs) void this.reloadLicense('file changed');
+    });
+    this.dailyLicense = this.clock.setInterval(() => void this.reloadLicense('daily'), DAY_MS);
+    this.dailyLicense.unref();
+  }
+
+  /** After a license change: degrade the nodes above a smaller cap; a larger one lets waiting nodes in. */
+  private async applyLicense(): Promise<void> {
+    if (!this.store) return;
+    const max = this.license.effectiveMaxNodes();
+    if (max === this.licenseMax) return;
+    this.logger.info(`Subscription now allows ${max} nodes (was ${this.licenseMax})`);
+    this.licenseMax = max;
+    const result = this.registry.recheckCap(max, this.clock.now());
+    await this.persist(result.changes);
+    const refused: RefusedBody = { reason: 'subscription', message: SUBSCRIPTION_FULL_MESSAGE, retryMs: this.retryRefusedMs() };
+    for (const id of result.degrade) {
+      this.logger.warning(`Node ${id} degraded: ${SUBSCRIPTION_FULL_MESSAGE}`);
+      await this.control.degrade(id, refused);
+    }
+  }
+
+  private async admit(join: JoinBody, remote: string): Promise<Verdict> {
+    const now = this.clock.now();
+    const result = this.registry.admit(
+      {
+        claimedId: join.claimedId,
+        instanceToken: join.instanceToken,
+        version: join.version,
+        name: join.name,
+        addresses: { api: join.apiAddress, cluster: join.clusterAddress ?? remote },
+      },
+      now,
+      { maxNodes: this.license.effectiveMaxNodes(now), managerVersion: this.version },
+    );
+    try {
+      await this.persist(result.changes, true);
+    } catch (err) {
+      if (result.undo) this.registry.undo(result.undo);
+      this.logger.error(`Cannot record the admission of ${join.name}: ${(err as Error).message}`);
+      return { kind: 'refused', refused: { reason: 'invalid', message: 'the manager cannot write its state', retryMs: this.retryRefusedMs() } };
+    }
+    if (result.kind === 'refused') {
+      const key = result.id ?? remote;
+      const last = this.lastRefusalLog.get(key) ?? -Infinity;
+      if (now - last >= 60_000) {
+        this.lastRefusalLog.set(key, now);
+        if (result.reason === 'subscription') this.logger.warning(SUBSCRIPTION_FULL_MESSAGE);
+        else this.logger.warning(`Node ${join.name} (${remote}) refused: ${result.message}`);
+      }
+      return { kind: 'refused', refused: { reason: result.reason === 'key' ? 'invalid' : result.reason, message: result.message, retryMs: this.retryRefusedMs() } };
+    }
+    if (result.cloneOf) this.logger.warning(`Node ${join.name} claimed ${result.cloneOf}, held by another live node: assigned ${result.id}`);
+    this.logger.info(`Node ${result.id} (${join.name}, ${join.apiAddress}) admitted${result.isNew ? '' : ' again'}`);
+    this.logger.info(`Sending the limits to the krakend: ${result.id}`);
+    return {
+      kind: 'welcome',
+      welcome: {
+        id: result.id,
+        managerId: this.identity.managerId,
+        epoch: this.identity.epoch,
+        heartbeatMs: this.config.heartbeatMs,
+        limits: [],
+        ...(this.clusterAddress ? { managerCluster: `${this.config.advertise ?? this.config.bind}:${this.clusterAddress.port}` } : {}),
+      },
+    };
+  }
+
+  private lost(id: string): void {
+    const t = this.registry.markUnreachable(id, this.clock.now());
+    if (t.changed) void this.transition(t.changes, `Node ${id} unreachable: its control channel closed`);
+  }
+
+  private seen(id: string): void {
+    const now = this.clock.now();
+    this.registry.seen(id, now);
+    const entry = this.registry.get(id);
+    if (entry?.state === 'unreachable') {
+      const t = this.registry.markAlive(id, now);
+      if (t.changed) void this.transition(t.changes, `Node ${id} reachable again: alive`);
+    }
+  }
+
+  private async tick(): Promise<void> {
+    const now = this.clock.now();
+    const t = this.registry.tick(now, { gracePeriodMs: this.config.gracePeriodMs, retentionMs: this.config.retentionMs });
+    for (const id of t.down) this.logger.warning(`Node ${id} down: unreachable for longer than the grace period`);
+    for (const id of t.reaped) this.logger.info(`Node ${id} reaped from the registry (gone for longer than the retention period)`);
+    await this.persist(t.changes);
+    this.license.tick(now);
+    await this.applyLicense();
+  }
+
+  private async transition(changes: readonly RegistryChange[], message: string): Promise<void> {
+    this.logger.info(message);
+    await this.persist(changes);
+  }
+
+  private async persist(changes: readonly RegistryChange[], rethrow = false): Promise<void> {
+    if (!this.store || changes.length === 0) return;
+    try {
+      await persistRegistryChanges(this.store, changes);
+    } catch (err) {
+      this.logger.error(`Cannot persist the registry: ${(err as Error).message}`);
+      if (rethrow) throw err;
+    }
+  }
+
+  /** How long a refused node waits before it asks again: a few heartbeats, so a larger license is felt soon. */
+  private retryRefusedMs(): number {
+    return Math.min(10_000, Math.max(1_000, this.config.heartbeatMs * 5));
+  }
+
+  /** Verdict-free view for the API: what a token holder may change. */
+  apiToken(): ApiToken {
+    return this.token;
+  }
+
+  controlConnected(id: string): boolean {
+    return this.control.isConnected(id);
+  }
+}
