@@ -182,3 +182,56 @@ describe('a cluster of real processes', () => {
     assert.equal((await fetch(`${lonely.url}/__health`)).status, 200);
   });
 });
+
+describe('a smaller license', () => {
+  test('degrades the most recently admitted node above the new cap: it stops serving, the older one goes on', async () => {
+    const backend = await startBackend({ '/hello': json({ hello: 'world' }) });
+    const krakendJson = JSON.stringify({
+      version: 3,
+      host: [backend.url],
+      endpoints: [{ endpoint: '/hello', backend: [{ url_pattern: '/hello' }] }],
+    });
+    const keys = generateKeyPair();
+    const stateDir = tempDir('cm-degrade-');
+    const license = (maxNodes: number, id: string) => {
+      const now = Date.now();
+      return issueLicense(
+        {
+          licensee: 'Test Corp',
+          license_id: id,
+          max_nodes: maxNodes,
+          not_before: new Date(now - 86_400_000).toISOString(),
+          not_after: new Date(now + 30 * 86_400_000).toISOString(),
+          issued_at: new Date(now).toISOString(),
+        },
+        keys.privateKeyPem,
+      );
+    };
+    writeFileSync(join(stateDir, 'license-public.pem'), keys.publicKeyPem);
+    writeFileSync(join(stateDir, 'license.json'), license(4, 'lic-big'));
+    const m = await startManager({ stateDir });
+    const procs: Array<{ stop(): Promise<unknown> }> = [m];
+    try {
+      const seed = `127.0.0.1:${m.clusterPort}`;
+      const nodes: NodeProc[] = [];
+      for (let i = 0; i < 4; i++) {
+        const n = await startNode({ seed, krakendJson });
+        procs.push(n);
+        nodes.push(n);
+        // One at a time, so the admission order is known.
+        await waitFor(`node ${i} alive`, async () => (await m.nodes()).filter((e) => e['state'] === 'alive').length === i + 1, JOIN_MS);
+      }
+      // The free tier (2) is a floor: a license for 1 node still allows 2, so the two newest are degraded.
+      writeFileSync(join(stateDir, 'license.json'), license(1, 'lic-small'));
+      await waitFor('two degraded nodes', async () => (await m.nodes()).filter((e) => e['state'] === 'refused').length === 2, 15_000);
+      for (const n of nodes.slice(2)) {
+        await waitFor('a degraded node to stop serving', async () => (await fetch(`${n.url}/hello`)).status === 503, JOIN_MS);
+      }
+      for (const n of nodes.slice(0, 2)) assert.equal((await fetch(`${n.url}/hello`)).status, 200);
+      assert.match(m.output(), /degraded: Your current subscription does not allow more nodes running/);
+    } finally {
+      await Promise.all(procs.map((p) => p.stop().catch(() => {})));
+      await backend.close();
+    }
+  });
+});
