@@ -49,7 +49,7 @@ backend.listen(8000, '127.0.0.1', () => {
     mkdirSync(dir, { recursive: true });
     writeFileSync(
       join(dir, 'service.yml'),
-      `seed: 127.0.0.1:${MANAGER_PORT}\nname: node-${i + 1}\nport: ${port}\nstate_dir: ${join(dir, 'state')}\n`,
+      `seed: 127.0.0.1:${MANAGER_PORT}\nname: node-${i + 1}\nport: ${port}\nbind: 127.0.0.1:0\npreset: local\nstate_dir: ${join(dir, 'state')}\n`,
     );
     // A moment for the manager to listen; nodes retry with backoff anyway.
     setTimeout(() => {

@@ -45,6 +45,10 @@ export const ErrorCode = {
   StoreClosed: 'E_STORE_CLOSED',
   /** License fields that cannot be issued (missing licensee, bad dates, max_nodes not a positive integer). */
   LicenseInvalid: 'E_LICENSE_INVALID',
+  /** A config version named by a request (show, diff, rollback) is not stored: never applied, or pruned. */
+  ConfigVersionNotFound: 'E_CONFIG_VERSION_NOT_FOUND',
+  /** Another writer kept changing the current config version while an apply retried its compare-and-set. */
+  ConfigConflict: 'E_CONFIG_CONFLICT',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -11,6 +11,7 @@ import { formatIssues } from '../gateway/config/format-issues.js';
 import { Gateway } from '../gateway/gateway.js';
 import { PROJECT_VERSION } from '../version.js';
 import { ClusterAgent } from '../cluster/agent/agent.js';
+import { NodeGossip } from '../cluster/agent/gossip.js';
 import { DEFAULT_SERVICE_FILE, formatHostPort, loadServiceFile } from '../cluster/agent/service-file.js';
 
 const USAGE = `Usage:
@@ -112,16 +113,27 @@ async function main(argv: string[]): Promise<number> {
     return 1;
   }
   let agent: ClusterAgent | undefined;
+  let gossip: NodeGossip | undefined;
   if (service.mode === 'cluster') {
     const svc = service.service;
     logger.info(`Cluster mode (${svc.source}): seeds ${svc.seeds.map(formatHostPort).join(', ')}`);
     const apiHost = svc.apiAdvertise ?? (svc.advertise?.host ?? (config.address && config.address !== '0.0.0.0' ? config.address : '127.0.0.1'));
+    const apiAddress = svc.apiAdvertise ?? `${apiHost}:${address.port}`;
+    gossip = new NodeGossip({ service: svc, logger, version: PROJECT_VERSION, apiAddress, preset: svc.preset });
+    const members = gossip;
     agent = new ClusterAgent({
       service: svc,
       host: gateway,
       logger,
       version: PROJECT_VERSION,
-      apiAddress: svc.apiAdvertise ?? `${apiHost}:${address.port}`,
+      apiAddress,
+      clusterAddress: () => members.address,
+      onAdmitted: (id, welcome) => {
+        if (!welcome.managerCluster) return;
+        members.ensure(id, [welcome.managerCluster]).catch((err: unknown) => {
+          logger.error(`[CLUSTER] Gossip could not start: ${(err as Error).message}`);
+        });
+      },
     });
     await agent.start();
   } else {
@@ -133,7 +145,9 @@ async function main(argv: string[]): Promise<number> {
       if (stopping) return;
       stopping = true;
       logger.info(`${signal} received: shutting down gracefully`);
-      (agent ? agent.leave().catch(() => {}) : Promise.resolve()).then(() => gateway.shutdown()).then(
+      // All at once: the manager and the gossip hear of the departure while the listener drains.
+      Promise.all([agent?.leave().catch(() => {}), gossip?.leave().catch(() => {}), gateway.shutdown()])
+        .then(
         () => resolve(0),
         (err: unknown) => {
           logger.error(`shutdown failed: ${(err as Error).message}`);

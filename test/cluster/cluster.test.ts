@@ -158,9 +158,10 @@ describe('a cluster of real processes', () => {
       });
     }
     const dropped = await waitFor('drops to be counted', async () => {
-      const c = (await (await m.api('/api/v1/cluster')).json()) as { dropped_packets: { tcp: Record<string, number> } };
-      const tcp = c.dropped_packets.tcp;
-      return (tcp['auth_failed'] ?? 0) + (tcp['bad_magic'] ?? 0) >= 2 ? tcp : undefined;
+      const c = (await (await m.api('/api/v1/cluster')).json()) as { dropped_packets: Record<string, Record<string, number>> };
+      let total = 0;
+      for (const counts of Object.values(c.dropped_packets)) total += (counts['auth_failed'] ?? 0) + (counts['bad_magic'] ?? 0);
+      return total >= 2 ? c.dropped_packets : undefined;
     }, JOIN_MS);
     assert.ok(dropped);
     assert.equal((await m.nodes()).length, 1, 'only the node with the key is registered');
@@ -229,6 +230,52 @@ describe('a smaller license', () => {
       }
       for (const n of nodes.slice(0, 2)) assert.equal((await fetch(`${n.url}/hello`)).status, 200);
       assert.match(m.output(), /degraded: Your current subscription does not allow more nodes running/);
+    } finally {
+      await Promise.all(procs.map((p) => p.stop().catch(() => {})));
+      await backend.close();
+    }
+  });
+});
+
+describe('a node stopped for less than the grace period', () => {
+  test('is unreachable while stopped and alive again after SIGCONT, never down; gossip sees every member', async () => {
+    const backend = await startBackend({ '/hello': json({ hello: 'world' }) });
+    const krakendJson = JSON.stringify({
+      version: 3,
+      host: [backend.url],
+      endpoints: [{ endpoint: '/hello', backend: [{ url_pattern: '/hello' }] }],
+    });
+    // Grace 5 s; the node is stopped for 1.5 s: a silent control channel closes after 3 × 200 ms.
+    const m = await startManager({ args: ['--grace-period', '5s'] });
+    const procs: Array<{ stop(): Promise<unknown> }> = [m];
+    try {
+      const seed = `127.0.0.1:${m.clusterPort}`;
+      const a = await startNode({ seed, krakendJson });
+      procs.push(a);
+      const b = await startNode({ seed, krakendJson });
+      procs.push(b);
+      await waitFor('two alive nodes', async () => (await m.nodes()).filter((n) => n['state'] === 'alive').length === 2, JOIN_MS);
+      await waitFor('gossip to know both nodes and the manager', () => /Gossip started as/.test(a.output()) && /Gossip started as/.test(b.output()), JOIN_MS);
+      const id = readFileSync(join(a.stateDir, 'node-id'), 'utf8').trim();
+      const states: string[] = [];
+      const watcher = setInterval(() => {
+        void m.nodes().then((ns) => {
+          const s = ns.find((n) => n['id'] === id)?.['state'];
+          if (typeof s === 'string' && states[states.length - 1] !== s) states.push(s);
+        }, () => {});
+      }, 50);
+      try {
+        a.child.kill('SIGSTOP');
+        await waitFor('the stopped node to be unreachable', async () => (await m.nodes()).find((n) => n['id'] === id)?.['state'] === 'unreachable', STATE_MS);
+        await new Promise((r) => setTimeout(r, 1_000));
+        a.child.kill('SIGCONT');
+        await waitFor('the resumed node to be alive', async () => (await m.nodes()).find((n) => n['id'] === id)?.['state'] === 'alive', STATE_MS);
+      } finally {
+        clearInterval(watcher);
+        a.child.kill('SIGCONT');
+      }
+      assert.ok(!states.includes('down'), `states seen: ${states.join(' → ')}`);
+      assert.equal((await fetch(`${a.url}/hello`)).status, 200);
     } finally {
       await Promise.all(procs.map((p) => p.stop().catch(() => {})));
       await backend.close();

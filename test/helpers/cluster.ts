@@ -133,7 +133,7 @@ export async function startNode(options: {
   writeFileSync(join(dir, 'krakend.json'), options.krakendJson);
   writeFileSync(
     join(dir, 'service.yml'),
-    `seed: ${options.seed}\nstate_dir: ${stateDir}\nport: 0\n${options.serviceExtra ?? ''}`,
+    `seed: ${options.seed}\nstate_dir: ${stateDir}\nport: 0\nbind: 127.0.0.1:0\npreset: local\n${options.serviceExtra ?? ''}`,
   );
   const proc = start(NODE_CLI, ['run', '-c', join(dir, 'krakend.json'), '--service', join(dir, 'service.yml')]);
   const m = await waitFor(

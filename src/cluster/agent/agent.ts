@@ -39,7 +39,7 @@ export interface AgentOptions {
   /** host:port where this node serves its API. */
   apiAddress: string;
   /** host:port of this node's cluster port (gossip), once bound. */
-  clusterAddress?: string;
+  clusterAddress?: () => string | undefined;
   clock?: Clock;
   random?: Random;
   /** First and largest reconnect delays; each try waits a random time up to the current step (full jitter). */
@@ -168,7 +168,7 @@ export class ClusterAgent {
       name: this.options.service.name,
       apiAddress: this.options.apiAddress,
       ...(this.nodeId ? { claimedId: this.nodeId } : {}),
-      ...(this.options.clusterAddress ? { clusterAddress: this.options.clusterAddress } : {}),
+      ...(this.options.clusterAddress?.() ? { clusterAddress: this.options.clusterAddress() as string } : {}),
     };
     await conn.send({ type: ControlType.Join, body: join });
     const answer = await conn.receive(this.options.joinTimeoutMs ?? 10_000);

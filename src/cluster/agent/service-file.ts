@@ -37,6 +37,8 @@ export interface ServiceFile {
   stateDir: string;
   managerGraceMs: number;
   name: string;
+  /** Gossip timing: `lan` (memberlist's LAN defaults) or `local` (one machine, faster). */
+  preset: 'lan' | 'local';
 }
 
 export type ServiceFileResult =
@@ -54,6 +56,7 @@ const KNOWN_KEYS = new Set([
   'state_dir',
   'manager_grace',
   'name',
+  'preset',
 ]);
 
 /** Reads and validates a service file. A missing file means standalone; an unreadable or invalid one, errors. */
@@ -136,10 +139,15 @@ export function parseServiceFile(text: string, source: string): ServiceFileResul
       fail('manager_grace', 'must be a positive duration such as 72h');
     }
   }
+  let preset: 'lan' | 'local' = 'lan';
+  if (raw['preset'] !== undefined) {
+    if (raw['preset'] === 'lan' || raw['preset'] === 'local') preset = raw['preset'];
+    else fail('preset', 'must be lan or local');
+  }
   if (errors.length > 0) return { mode: 'invalid', errors };
   return {
     mode: 'cluster',
-    service: { source, seeds, clusterKeys, bind, advertise, port, apiAdvertise, stateDir, managerGraceMs, name },
+    service: { source, seeds, clusterKeys, bind, advertise, port, apiAdvertise, stateDir, managerGraceMs, name, preset },
   };
 }
 

@@ -13,6 +13,7 @@ import type { Logger } from '../../base/logger.js';
 import type { ApiToken } from './api-token.js';
 import type { NodeEntry } from './registry.js';
 import type { LicenseState } from './license.js';
+import type { Member } from '../membership/index.js';
 
 /** What the API reads from the manager. */
 export interface ManagerView {
@@ -21,6 +22,7 @@ export interface ManagerView {
   licenseState(): LicenseState;
   droppedPackets(): Record<string, Record<string, number>>;
   controlConnected(id: string): boolean;
+  gossipMembers(): Member[];
   removeNode(id: string, force: boolean): Promise<{ ok: boolean; message: string }>;
 }
 
@@ -69,6 +71,20 @@ export async function startManagerApi(view: ManagerView, options: ManagerApiOpti
       dropped_packets: view.droppedPackets(),
     });
   });
+  on('GET', '/api/v1/members', (_req, res) =>
+    send(res, 200, {
+      members: view.gossipMembers().map((m) => ({
+        id: m.id,
+        address: m.address,
+        state: m.state,
+        suspect: m.suspect,
+        incarnation: m.incarnation,
+        role: m.meta.role,
+        version: m.meta.version,
+        since: new Date(m.since).toISOString(),
+      })),
+    }),
+  );
   on('GET', '/api/v1/license', (_req, res) => {
     const s = view.licenseState();
     send(res, 200, {

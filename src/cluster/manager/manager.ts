@@ -14,7 +14,9 @@ import type { Clock, TimerHandle } from '../../base/clock.js';
 import { systemClock } from '../../base/clock.js';
 import type { Logger } from '../../base/logger.js';
 import { cryptoUuid } from '../../base/random.js';
-import { DropCounters, Keyring, PLAINTEXT_WARNING, StreamKind, StreamServer } from '../wire/index.js';
+import { DropCounters, Keyring, PLAINTEXT_WARNING, StreamKind } from '../wire/index.js';
+import { Membership, NetTransport } from '../membership/index.js';
+import type { AdmissionCandidate } from '../membership/index.js';
 import type { JoinBody, RefusedBody } from '../control/messages.js';
 import { ControlServer } from './control-server.js';
 import type { Verdict } from './control-server.js';
@@ -54,7 +56,8 @@ export class ClusterManager {
   private licenseMax = 0;
   private token!: ApiToken;
   private control!: ControlServer;
-  private streams: StreamServer | undefined;
+  private membership: Membership | undefined;
+  private transport: NetTransport | undefined;
   private api: ManagerApi | undefined;
   private ticker: TimerHandle | undefined;
   private dailyLicense: TimerHandle | undefined;
@@ -82,7 +85,40 @@ export class ClusterManager {
   }
 
   droppedPackets(): Record<string, Record<string, number>> {
-    return { udp: this.drops.udp.snapshot(), tcp: this.drops.tcp.snapshot() };
+    const gossip = this.membership?.stats().dropped ?? {};
+    return { gossip: { ...gossip }, control: this.drops.tcp.snapshot(), transport: this.transport?.drops.snapshot() ?? {} };
+  }
+
+  /** Gossip members as this manager sees them (nodes and managers). */
+  gossipMembers() {
+    return this.membership?.members() ?? [];
+  }
+
+  /**
+   * The membership admission hook: a node may gossip only under an id this manager admitted (and has not
+   * refused); other managers are admitted (a later group). Without a cluster key this is the only gate.
+   */
+  private admitMember(candidate: AdmissionCandidate): string | undefined {
+    if (candidate.id === this.identity.managerId) return undefined;
+    if (candidate.meta.role === 'manager') return undefined;
+    const entry = this.registry.get(candidate.id);
+    if (!entry) return 'not admitted by the manager';
+    if (entry.state === 'refused') return `refused: ${entry.refusedMessage ?? entry.refusedReason ?? ''}`;
+    return undefined;
+  }
+
+  /** Gossip's verdict on a node, folded into the registry (the control channel may have told first). */
+  private gossipVerdict(id: string, state: 'alive' | 'unreachable' | 'removed'): void {
+    const entry = this.registry.get(id);
+    if (!entry) return;
+    const now = this.clock.now();
+    if (state === 'unreachable' && entry.state === 'alive') {
+      void this.transition(this.registry.markUnreachable(id, now).changes, `Node ${id} unreachable: gossip confirmed the suspicion`);
+    } else if (state === 'alive' && entry.state === 'unreachable') {
+      void this.transition(this.registry.markAlive(id, now).changes, `Node ${id} reachable again (gossip): alive`);
+    } else if (state === 'removed' && (entry.state === 'alive' || entry.state === 'unreachable')) {
+      void this.transition(this.registry.markRemoved(id, now).changes, `Node ${id} left (gossip): removed`);
+    }
   }
 
   ports(): { cluster: number; web: number } {
@@ -117,13 +153,31 @@ export class ClusterManager {
       onLost: (id) => this.lost(id),
       onSeen: (id) => this.seen(id),
     });
-    this.streams = new StreamServer({
-      routes: { [StreamKind.Control]: this.control.route() },
+    // One cluster port: UDP gossip, and TCP for gossip streams and the control channel (told apart by kind).
+    const transport = new NetTransport({
+      host: cfg.bind,
+      port: cfg.clusterPort,
+      ...(cfg.advertise ? { advertiseHost: cfg.advertise } : {}),
+      ...(keyring ? { keyring } : {}),
       clock: this.clock,
-      drops: this.drops.tcp,
-      onError: (err) => this.logger.debug(`Cluster port: ${err.message}`),
+      logger: this.logger,
+      routes: { [StreamKind.Control]: this.control.route() },
     });
-    this.clusterAddress = await this.streams.listen(cfg.clusterPort, cfg.bind);
+    this.membership = new Membership({
+      id: this.identity.managerId,
+      meta: { role: 'manager', version: this.version, addresses: {}, tags: { epoch: String(this.identity.epoch) } },
+      transport,
+      preset: cfg.preset,
+      clock: this.clock,
+      logger: this.logger,
+      admit: (candidate) => this.admitMember(candidate),
+    });
+    this.membership.on('unreachable', (e) => this.gossipVerdict(e.member.id, 'unreachable'));
+    this.membership.on('reachable', (e) => this.gossipVerdict(e.member.id, 'alive'));
+    this.membership.on('removed', (e) => this.gossipVerdict(e.member.id, 'removed'));
+    await this.membership.start();
+    this.transport = transport;
+    this.clusterAddress = { port: Number(this.membership.address.split(':').pop()), address: cfg.bind, family: 'IPv4' };
     this.api = await startManagerApi(this, {
       port: cfg.webPort,
       host: cfg.webBind,
@@ -145,7 +199,7 @@ export class ClusterManager {
     this.clock.clearInterval(this.dailyLicense);
     unwatchFile(this.config.licenseFile);
     await this.control?.close();
-    await this.streams?.close();
+    await this.membership?.leave().catch(() => {});
     await this.api?.close();
     await this.store?.close();
   }
@@ -269,7 +323,7 @@ export class ClusterManager {
         epoch: this.identity.epoch,
         heartbeatMs: this.config.heartbeatMs,
         limits: [],
-        ...(this.clusterAddress ? { managerCluster: `${this.config.advertise ?? this.config.bind}:${this.clusterAddress.port}` } : {}),
+        ...(this.membership?.running ? { managerCluster: this.membership.address } : {}),
       },
     };
   }
