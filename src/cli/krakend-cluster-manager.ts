@@ -20,6 +20,9 @@ const USAGE = `Usage:
   krakend-cluster-manager license issue --private-key FILE --licensee NAME --max-nodes N --not-after DATE
                                         [--not-before DATE] [--id ID] [--out FILE]
   krakend-cluster-manager license inspect FILE [--public-key FILE]
+  krakend-cluster-manager config apply -f krakend.json [--dry-run] [--canary K] [--note TEXT] [--author NAME]
+  krakend-cluster-manager config history | show N | diff N M | rollback N [--canary K] [--note TEXT]
+        (config commands take [--web URL] [--api-token TOKEN] [--state-dir DIR] to reach the manager's API)
   krakend-cluster-manager nodes list [--web URL]
   krakend-cluster-manager nodes remove ID [--force] [--web URL] [--api-token TOKEN] [--state-dir DIR]
   krakend-cluster-manager version
@@ -41,6 +44,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === 'license') return license(sub, rest);
   if (command === 'nodes') return nodes(sub, rest);
+  if (command === 'config') return configCommand(sub, rest);
   return run(argv);
 }
 
@@ -187,6 +191,75 @@ async function nodes(sub: string | undefined, args: string[]): Promise<number> {
   }
   process.stderr.write(USAGE);
   return 2;
+}
+
+async function apiAccess(values: { web?: string; 'api-token'?: string; 'state-dir'?: string }) {
+  const web = values.web ?? process.env['KRAKEND_CM_WEB'] ?? 'http://127.0.0.1:9897';
+  const stateDir = values['state-dir'] ?? process.env['KRAKEND_CM_STATE_DIR'] ?? DEFAULT_STATE_DIR;
+  const token =
+    values['api-token'] ??
+    process.env['KRAKEND_CM_API_TOKEN'] ??
+    (await readFile(join(stateDir, TOKEN_FILE), 'utf8').catch(() => '')).trim();
+  return { web, headers: { Authorization: `Bearer ${token}` } };
+}
+
+async function configCommand(sub: string | undefined, args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      file: { type: 'string', short: 'f' },
+      'dry-run': { type: 'boolean' },
+      canary: { type: 'string' },
+      note: { type: 'string' },
+      author: { type: 'string' },
+      web: { type: 'string' },
+      'api-token': { type: 'string' },
+      'state-dir': { type: 'string' },
+    },
+  });
+  const { web, headers } = await apiAccess(values);
+  const query = new URLSearchParams();
+  query.set('author', values.author ?? process.env['USER'] ?? 'cli');
+  if (values.note) query.set('note', values.note);
+  if (values['dry-run']) query.set('dry_run', 'true');
+  if (values.canary) query.set('canary', values.canary);
+  const print = async (res: Response): Promise<number> => {
+    const body = (await res.json()) as Record<string, unknown>;
+    if (!res.ok) {
+      const errors = Array.isArray(body['errors']) ? (body['errors'] as string[]).join('\n') : String(body['error'] ?? res.status);
+      process.stderr.write(`${errors}\n`);
+      return 1;
+    }
+    if (typeof body['diff'] === 'string') {
+      const { diff, ...rest } = body;
+      process.stdout.write(`${JSON.stringify(rest, null, 2)}\n${diff === '' ? '(no change)' : diff}\n`);
+    } else {
+      process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
+    }
+    return body['halted'] === true ? 1 : 0;
+  };
+  switch (sub) {
+    case 'apply': {
+      if (!values.file) {
+        process.stderr.write('config apply -f krakend.json\n');
+        return 2;
+      }
+      const text = await readFile(values.file, 'utf8');
+      return print(await fetch(`${web}/api/v1/config?${query}`, { method: 'POST', headers, body: text }));
+    }
+    case 'history':
+      return print(await fetch(`${web}/api/v1/config/history`));
+    case 'show':
+      return print(await fetch(`${web}/api/v1/config/versions/${Number(positionals[0])}`, { headers }));
+    case 'diff':
+      return print(await fetch(`${web}/api/v1/config/diff?from=${Number(positionals[0])}&to=${Number(positionals[1])}`, { headers }));
+    case 'rollback':
+      return print(await fetch(`${web}/api/v1/config/rollback/${Number(positionals[0])}?${query}`, { method: 'POST', headers }));
+    default:
+      process.stderr.write(USAGE);
+      return 2;
+  }
 }
 
 main(process.argv.slice(2)).then(

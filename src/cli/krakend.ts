@@ -4,6 +4,7 @@
  * signals; no logic of its own.
  */
 import { parseArgs } from 'node:util';
+import { accessSync, constants } from 'node:fs';
 import { Logger, isLogLevel } from '../base/logger.js';
 import type { LogFormat, LogLevel } from '../base/logger.js';
 import { loadConfigFile } from '../gateway/config/load.js';
@@ -12,6 +13,10 @@ import { Gateway } from '../gateway/gateway.js';
 import { PROJECT_VERSION } from '../version.js';
 import { ClusterAgent } from '../cluster/agent/agent.js';
 import { NodeGossip } from '../cluster/agent/gossip.js';
+import { ConfigCache } from '../cluster/agent/config-cache.js';
+import { chooseStartupConfig } from '../cluster/agent/startup-config.js';
+import { parseConfigText } from '../gateway/config/load.js';
+import type { ServiceConfig } from '../gateway/config/types.js';
 import { DEFAULT_SERVICE_FILE, formatHostPort, loadServiceFile } from '../cluster/agent/service-file.js';
 
 const USAGE = `Usage:
@@ -72,14 +77,13 @@ async function main(argv: string[]): Promise<number> {
   }
   const logger = new Logger({ prefix: '[KRAKEND]', level: levelName as LogLevel, format: format as LogFormat });
 
-  const loaded = await loadConfigFile(file);
-  for (const warning of loaded.warnings) logger.warning(warning);
-  if (!loaded.config || loaded.issues.length > 0) {
-    process.stderr.write(`${formatIssues(loaded.issues)}\n`);
-    if (command === 'check') process.stderr.write(`${file}: ${loaded.issues.length} error(s)\n`);
-    return 1;
-  }
   if (command === 'check') {
+    const loaded = await loadConfigFile(file);
+    for (const warning of loaded.warnings) logger.warning(warning);
+    if (!loaded.config || loaded.issues.length > 0) {
+      process.stderr.write(`${formatIssues(loaded.issues)}\n${file}: ${loaded.issues.length} error(s)\n`);
+      return 1;
+    }
     process.stdout.write(`Syntax OK! ${file}\n`);
     return 0;
   }
@@ -91,8 +95,35 @@ async function main(argv: string[]): Promise<number> {
     return 1;
   }
 
-  let config = loaded.config;
-  if (values.debug && !config.debugEndpoint) config = { ...config, debugEndpoint: true };
+  // Cluster mode starts from the last config the manager sent (the cache) when it is usable, else the local file;
+  // the manager's current version replaces it once the node is admitted.
+  const cache =
+    service.mode === 'cluster'
+      ? new ConfigCache(service.service.stateDir, { clusterKeys: service.service.clusterKeys })
+      : undefined;
+  let served: { version: number; hash: string } | undefined;
+  let startupConfig;
+  if (cache) {
+    const chosen = await chooseStartupConfig({ cache, localFile: file, logger });
+    if (!chosen.ok) {
+      process.stderr.write(`${formatIssues(chosen.issues)}\n`);
+      return 1;
+    }
+    for (const warning of chosen.warnings) logger.warning(warning);
+    startupConfig = chosen.config;
+    if (chosen.version !== undefined && chosen.hash !== undefined) served = { version: chosen.version, hash: chosen.hash };
+  } else {
+    const loaded = await loadConfigFile(file);
+    for (const warning of loaded.warnings) logger.warning(warning);
+    if (!loaded.config || loaded.issues.length > 0) {
+      process.stderr.write(`${formatIssues(loaded.issues)}\n`);
+      return 1;
+    }
+    startupConfig = loaded.config;
+  }
+
+  const withDebug = (c: ServiceConfig): ServiceConfig => (values.debug && !c.debugEndpoint ? { ...c, debugEndpoint: true } : c);
+  const config = withDebug(startupConfig);
   const portText = values.port ?? process.env['KRAKEND_PORT'];
   let port: number | undefined = service.mode === 'cluster' ? service.service.port : undefined;
   if (portText !== undefined) {
@@ -128,6 +159,29 @@ async function main(argv: string[]): Promise<number> {
       version: PROJECT_VERSION,
       apiAddress,
       clusterAddress: () => members.address,
+      managerGraceMs: svc.managerGraceMs,
+      currentConfig: () => served,
+      onConfig: async (pushed) => {
+        const parsed = parseConfigText(pushed.body, `config version ${pushed.version} from the manager`);
+        if (!parsed.config || parsed.issues.length > 0) {
+          const error = formatIssues(parsed.issues);
+          logger.error(`[CLUSTER] Config version ${pushed.version} refused, still serving the current one:\n${error}`);
+          return { ok: false, error };
+        }
+        const local = nodeSpecificProblems(parsed.config);
+        if (local.length > 0) {
+          const error = local.join('\n');
+          logger.error(`[CLUSTER] Config version ${pushed.version} refused on this node, still serving the current one:\n${error}`);
+          return { ok: false, error };
+        }
+        await gateway.reload(withDebug(parsed.config));
+        served = { version: pushed.version, hash: pushed.hash };
+        await cache?.save({ version: pushed.version, hash: pushed.hash, body: pushed.body, leases: [] }).catch((err: unknown) => {
+          logger.error(`[CLUSTER] Cannot write the config cache: ${(err as Error).message}`);
+        });
+        logger.info(`[CLUSTER] Serving config version ${pushed.version} (${pushed.hash.slice(0, 12)})`);
+        return { ok: true };
+      },
       onAdmitted: (id, welcome) => {
         if (!welcome.managerCluster) return;
         members.ensure(id, [welcome.managerCluster]).catch((err: unknown) => {
@@ -158,6 +212,20 @@ async function main(argv: string[]): Promise<number> {
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+}
+
+/** What only this node can check of a config: the files it names must be readable here. */
+function nodeSpecificProblems(config: ServiceConfig): string[] {
+  const problems: string[] = [];
+  for (const [key, path] of [['tls.public_key', config.tls?.publicKey], ['tls.private_key', config.tls?.privateKey]] as const) {
+    if (path === undefined) continue;
+    try {
+      accessSync(path, constants.R_OK);
+    } catch {
+      problems.push(`${key}: ${path} is not readable on this node`);
+    }
+  }
+  return problems;
 }
 
 main(process.argv.slice(2)).then(

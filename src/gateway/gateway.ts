@@ -117,11 +117,43 @@ export class Gateway {
     return addr;
   }
 
-  /** Swaps in a new config. New requests use it at once; requests in flight finish on the old one. */
-  reload(config: ServiceConfig): void {
-    this.routes = this.build(config);
+  /**
+   * Swaps in a new config. New requests use it at once; requests in flight finish on the old one. When the
+   * listening port changes (and no override pins it), the new socket listens before the old one closes, and the
+   * old one drains its requests: a graceful restart of the listener, with no refused connection.
+   */
+  async reload(config: ServiceConfig): Promise<void> {
+    const previous = this.routes.config;
+    // Built first: a config that cannot be built (or a port that cannot be bound) leaves the running one in place.
+    const routes = this.build(config);
+    const oldPort = this.options.port ?? previous.port;
+    const newPort = this.options.port ?? config.port;
+    if (this.state === 'serving' && this.server) {
+      if (newPort !== oldPort) await this.relisten(config, newPort);
+      else if (tlsChanged(previous, config)) {
+        // Node 20 cannot bind one port twice (no SO_REUSEPORT): a new certificate on the same port waits for a restart.
+        this.logger.warning('[SERVICE: Gin] The tls settings changed: they take effect at the next restart');
+      }
+    }
+    this.routes = routes;
     this.carried.commit();
     this.logger.info(`[SERVICE: Gin] Configuration reloaded: ${config.endpoints.length} endpoints`);
+  }
+
+  private async relisten(config: ServiceConfig, port: number): Promise<void> {
+    const old = this.server as Server;
+    const next = this.createServer(config);
+    await new Promise<void>((resolve, reject) => {
+      next.once('error', reject);
+      next.listen(port, this.options.host ?? config.address, () => {
+        next.off('error', reject);
+        resolve();
+      });
+    });
+    this.server = next;
+    this.logger.info(`[SERVICE: Gin] Listening on port: ${this.address().port} (the listener moved; the old one drains)`);
+    old.close();
+    old.closeIdleConnections();
   }
 
   async shutdown(options: ShutdownOptions = {}): Promise<void> {
@@ -229,6 +261,10 @@ export class Gateway {
       }
     }
   }
+}
+
+function tlsChanged(a: ServiceConfig, b: ServiceConfig): boolean {
+  return JSON.stringify(a.tls ?? null) !== JSON.stringify(b.tls ?? null);
 }
 
 function pathOf(url: string | undefined): string {

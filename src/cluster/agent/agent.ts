@@ -18,7 +18,7 @@ import {
   isRefused,
   isWelcome,
 } from '../control/messages.js';
-import type { JoinBody, LeaseBody, RefusedBody, WelcomeBody } from '../control/messages.js';
+import type { ConfigBody, JoinBody, LeaseBody, RefusedBody, WelcomeBody } from '../control/messages.js';
 import type { HostPort, ServiceFile } from './service-file.js';
 import { formatHostPort } from './service-file.js';
 import { readNodeId, writeNodeId } from './node-identity.js';
@@ -50,6 +50,14 @@ export interface AgentOptions {
   onAdmitted?: (id: string, welcome: WelcomeBody) => void;
   /** Told of each set of limits the manager sends. */
   onLimits?: (limits: LeaseBody[]) => void;
+  /** Applies a config version from the manager; resolves with the verdict to send back (ack or nack). */
+  onConfig?: (config: ConfigBody) => Promise<{ ok: true } | { ok: false; error: string }>;
+  /** The config version the node serves, sent with each join so the manager only sends news. */
+  currentConfig?: () => { version: number; hash: string } | undefined;
+  /** After this long with no manager at all, `onManagerGone` is called once (and `onManagerBack` on return). */
+  managerGraceMs?: number;
+  onManagerGone?: () => void;
+  onManagerBack?: () => void;
 }
 
 export class ClusterAgent {
@@ -69,6 +77,9 @@ export class ClusterAgent {
   private seedIndex = 0;
   private stopped = false;
   private lastLimits: LeaseBody[] = [];
+  private lastContact = 0;
+  private managerGone = false;
+  private graceCheck: TimerHandle | undefined;
 
   constructor(options: AgentOptions) {
     this.options = options;
@@ -97,7 +108,28 @@ export class ClusterAgent {
     if (!this.keyring) {
       this.logger.warning('[CLUSTER] No cluster_key in the service file: cluster traffic is neither encrypted nor authenticated');
     }
+    this.lastContact = this.clock.monotonic();
+    const grace = this.options.managerGraceMs;
+    if (grace !== undefined && grace > 0) {
+      this.graceCheck = this.clock.setInterval(() => this.checkGrace(grace), Math.max(10, Math.min(60_000, grace / 10)));
+      this.graceCheck.unref();
+    }
     this.dial();
+  }
+
+  /** Whether the node has gone without any manager for longer than manager_grace. */
+  get standalone(): boolean {
+    return this.managerGone;
+  }
+
+  private checkGrace(grace: number): void {
+    if (this.connection || this.managerGone) return;
+    if (this.clock.monotonic() - this.lastContact < grace) return;
+    this.managerGone = true;
+    this.logger.warning(
+      `[CLUSTER] No manager for longer than manager_grace (${Math.round(grace / 1000)}s): running standalone with per-instance limits until a manager answers`,
+    );
+    this.options.onManagerGone?.();
   }
 
   /** Leaves gracefully: tells the manager (so it marks the node `removed` at once) and stops dialling. */
@@ -105,6 +137,7 @@ export class ClusterAgent {
     this.stopped = true;
     this.clock.clearTimeout(this.retry);
     this.clock.clearInterval(this.heartbeat);
+    this.clock.clearInterval(this.graceCheck);
     const conn = this.connection;
     this.connection = undefined;
     if (conn && !conn.isClosed && this.nodeId && this.currentState === 'admitted') {
@@ -162,6 +195,7 @@ export class ClusterAgent {
       conn.destroy();
       return;
     }
+    const current = this.options.currentConfig?.();
     const join: JoinBody = {
       version: this.options.version,
       instanceToken: this.instanceToken,
@@ -169,6 +203,7 @@ export class ClusterAgent {
       apiAddress: this.options.apiAddress,
       ...(this.nodeId ? { claimedId: this.nodeId } : {}),
       ...(this.options.clusterAddress?.() ? { clusterAddress: this.options.clusterAddress() as string } : {}),
+      ...(current ? { configVersion: current.version, configHash: current.hash } : {}),
     };
     await conn.send({ type: ControlType.Join, body: join });
     const answer = await conn.receive(this.options.joinTimeoutMs ?? 10_000);
@@ -202,6 +237,12 @@ export class ClusterAgent {
     }
     this.attempt = 0;
     this.connection = conn;
+    this.lastContact = this.clock.monotonic();
+    if (this.managerGone) {
+      this.managerGone = false;
+      this.logger.info('[CLUSTER] A manager answers again: back in the cluster');
+      this.options.onManagerBack?.();
+    }
     this.currentState = 'admitted';
     this.options.host.setRefusal(undefined);
     this.logger.info(`[CLUSTER] Admitted by the manager at ${formatHostPort(seed)} as ${welcome.id}`);
@@ -225,6 +266,7 @@ export class ClusterAgent {
     }
     if (this.connection !== conn) return;
     this.connection = undefined;
+    this.lastContact = this.clock.monotonic();
     this.clock.clearInterval(this.heartbeat);
     if (this.stopped) return;
     // Still admitted as far as serving goes: a lost manager changes nothing for API traffic.
@@ -233,7 +275,11 @@ export class ClusterAgent {
   }
 
   private handle(envelope: Envelope): void {
+    this.lastContact = this.clock.monotonic();
     switch (envelope.type) {
+      case ControlType.Config:
+        void this.applyConfig(envelope.body as ConfigBody);
+        return;
       case ControlType.Limits:
         this.applyLimits((envelope.body as { limits: LeaseBody[] }).limits);
         return;
@@ -247,6 +293,17 @@ export class ClusterAgent {
       default:
         return;
     }
+  }
+
+  private async applyConfig(config: ConfigBody): Promise<void> {
+    const conn = this.connection;
+    const verdict = this.options.onConfig
+      ? await this.options.onConfig(config).catch((err: unknown) => ({ ok: false as const, error: (err as Error).message }))
+      : { ok: false as const, error: 'this node does not take configs from the manager' };
+    const message = verdict.ok
+      ? { type: ControlType.ConfigAck, body: { version: config.version, hash: config.hash } }
+      : { type: ControlType.ConfigNack, body: { version: config.version, error: verdict.error.slice(0, 60_000) } };
+    await conn?.send(message).catch(() => {});
   }
 
   private applyLimits(limits: LeaseBody[]): void {

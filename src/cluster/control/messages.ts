@@ -22,7 +22,29 @@ export const ControlType = {
   Limits: 68,
   /** both ways: liveness of the channel itself; half-open TCP connections are found within a few beats. */
   Heartbeat: 69,
+  /** manager → node: a config version to apply (large bodies are chunked by the wire). */
+  Config: 72,
+  /** node → manager: applied and serving it. */
+  ConfigAck: 73,
+  /** node → manager: refused (validation failed); the node keeps serving its current config. */
+  ConfigNack: 74,
 } as const;
+
+export interface ConfigBody {
+  version: number;
+  hash: string;
+  body: string;
+}
+
+export interface ConfigAckBody {
+  version: number;
+  hash: string;
+}
+
+export interface ConfigNackBody {
+  version: number;
+  error: string;
+}
 
 export type RefusalReason = 'subscription' | 'version' | 'invalid' | 'shutting_down';
 
@@ -38,6 +60,9 @@ export interface JoinBody {
   apiAddress: string;
   /** host:port of the node's cluster port (gossip), once it has one. */
   clusterAddress?: string;
+  /** The config version the node serves (from the manager or its cache), so the manager sends only news. */
+  configVersion?: number;
+  configHash?: string;
 }
 
 export interface LeaseBody {
@@ -107,7 +132,9 @@ export function isJoin(b: unknown): b is JoinBody {
     str(b['instanceToken'], 128) &&
     str(b['name'], 256) &&
     str(b['apiAddress'], 300) &&
-    optStr(b['clusterAddress'], 300)
+    optStr(b['clusterAddress'], 300) &&
+    (b['configVersion'] === undefined || num(b['configVersion'])) &&
+    optStr(b['configHash'], 128)
   );
 }
 
@@ -136,5 +163,8 @@ export function createControlRegistry(): MessageRegistry {
     .register(ControlType.Refused, 'refused', isRefused)
     .register(ControlType.Leave, 'leave', (b) => isObject(b) && str(b['id'], 128))
     .register(ControlType.Limits, 'limits', (b) => isObject(b) && isLeases(b['limits']))
-    .register(ControlType.Heartbeat, 'heartbeat', (b) => isObject(b) && num(b['at']));
+    .register(ControlType.Heartbeat, 'heartbeat', (b) => isObject(b) && num(b['at']))
+    .register(ControlType.Config, 'config', (b) => isObject(b) && num(b['version']) && str(b['hash'], 128) && typeof b['body'] === 'string')
+    .register(ControlType.ConfigAck, 'config-ack', (b) => isObject(b) && num(b['version']) && str(b['hash'], 128))
+    .register(ControlType.ConfigNack, 'config-nack', (b) => isObject(b) && num(b['version']) && str(b['error'], 65_536));
 }

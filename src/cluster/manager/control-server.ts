@@ -8,9 +8,15 @@ import type { Clock, TimerHandle } from '../../base/clock.js';
 import type { Logger } from '../../base/logger.js';
 import type { FramedConnection, StreamRoute, Keyring, DropCounters } from '../wire/index.js';
 import { CONTROL_VERSIONS, ControlType, createControlRegistry, isJoin } from '../control/messages.js';
-import type { JoinBody, LeaseBody, RefusedBody, WelcomeBody } from '../control/messages.js';
+import type { ConfigAckBody, ConfigBody, ConfigNackBody, JoinBody, LeaseBody, RefusedBody, WelcomeBody } from '../control/messages.js';
 
 export type Verdict = { kind: 'welcome'; welcome: WelcomeBody } | { kind: 'refused'; refused: RefusedBody };
+
+export type ConfigAnswer =
+  | { kind: 'ack'; version: number; hash: string }
+  | { kind: 'nack'; version: number; error: string }
+  | { kind: 'timeout' }
+  | { kind: 'not_connected' };
 
 export interface ControlServerOptions {
   clock: Clock;
@@ -27,6 +33,10 @@ export interface ControlServerOptions {
   onLost(id: string): void;
   /** Any message from the node: it is alive. */
   onSeen(id: string): void;
+  /** A node answered a config push (also the answers no one waits for: a push at welcome). */
+  onConfigAnswer?(id: string, answer: ConfigAnswer): void;
+  /** A node has just been welcomed (its session is open): e.g. send it the current config. */
+  onWelcomed?(id: string, join: JoinBody): void;
 }
 
 interface Session {
@@ -40,6 +50,7 @@ export class ControlServer {
   private readonly options: ControlServerOptions;
   private readonly registry = createControlRegistry();
   private readonly sessions = new Map<string, Session>();
+  private readonly waiters = new Map<string, (answer: ConfigAnswer) => void>();
 
   constructor(options: ControlServerOptions) {
     this.options = options;
@@ -80,6 +91,23 @@ export class ControlServer {
     } catch {
       return false;
     }
+  }
+
+  /** Pushes a config version to a node and waits for its ack or nack (or the timeout). */
+  pushConfig(id: string, config: ConfigBody, timeoutMs: number): Promise<ConfigAnswer> {
+    const session = this.sessions.get(id);
+    if (!session) return Promise.resolve({ kind: 'not_connected' });
+    const key = `${id}#${config.version}`;
+    return new Promise<ConfigAnswer>((resolve) => {
+      const timer = this.options.clock.setTimeout(() => finish({ kind: 'timeout' }), timeoutMs);
+      const finish = (answer: ConfigAnswer) => {
+        this.options.clock.clearTimeout(timer);
+        if (this.waiters.get(key) === finish) this.waiters.delete(key);
+        resolve(answer);
+      };
+      this.waiters.set(key, finish);
+      session.connection.send({ type: ControlType.Config, body: config }).catch(() => finish({ kind: 'not_connected' }));
+    });
   }
 
   /** Tells an admitted node to stop serving (a smaller subscription), and closes its session. */
@@ -139,6 +167,7 @@ export class ControlServer {
     heartbeat.unref();
     const session: Session = { id, connection: conn, heartbeat, left: false };
     this.sessions.set(id, session);
+    this.options.onWelcomed?.(id, join);
 
     try {
       for await (const envelope of conn) {
@@ -147,6 +176,15 @@ export class ControlServer {
           session.left = true;
           this.options.onLeave(id);
           break;
+        }
+        if (envelope.type === ControlType.ConfigAck || envelope.type === ControlType.ConfigNack) {
+          const body = envelope.body as ConfigAckBody & ConfigNackBody;
+          const answer: ConfigAnswer =
+            envelope.type === ControlType.ConfigAck
+              ? { kind: 'ack', version: body.version, hash: body.hash }
+              : { kind: 'nack', version: body.version, error: body.error };
+          this.options.onConfigAnswer?.(id, answer);
+          this.waiters.get(`${id}#${body.version}`)?.(answer);
         }
       }
     } catch (err) {

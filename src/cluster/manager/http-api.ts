@@ -14,6 +14,10 @@ import type { ApiToken } from './api-token.js';
 import type { NodeEntry } from './registry.js';
 import type { LicenseState } from './license.js';
 import type { Member } from '../membership/index.js';
+import type { NodeConfigStatus, RolloutResult } from './manager.js';
+import type { ConfigVersions } from './config-versions.js';
+import { formatDiff } from './json-diff.js';
+import { encodeJson } from '../../gateway/json/encode.js';
 
 /** What the API reads from the manager. */
 export interface ManagerView {
@@ -23,6 +27,9 @@ export interface ManagerView {
   droppedPackets(): Record<string, Record<string, number>>;
   controlConnected(id: string): boolean;
   gossipMembers(): Member[];
+  nodeConfig(id: string): NodeConfigStatus | undefined;
+  configVersions(): ConfigVersions;
+  applyConfig(text: string, options: { author: string; note?: string; dryRun?: boolean; canary?: number; rollbackOf?: number }): Promise<RolloutResult>;
   removeNode(id: string, force: boolean): Promise<{ ok: boolean; message: string }>;
 }
 
@@ -85,6 +92,50 @@ export async function startManagerApi(view: ManagerView, options: ManagerApiOpti
       })),
     }),
   );
+  const rollout = async (req: IncomingMessage, res: ServerResponse, rollbackOf: number | undefined) => {
+    if (!options.token.verify(req.headers.authorization)) return unauthorized(res);
+    const q = new URL(req.url ?? '/', 'http://x').searchParams;
+    const text = rollbackOf === undefined ? await readBody(req, MAX_CONFIG_UPLOAD) : '';
+    if (text === undefined) return send(res, 413, { error: `a config larger than ${MAX_CONFIG_UPLOAD} bytes` });
+    const result = await view.applyConfig(text, {
+      author: q.get('author') || 'api',
+      ...(q.get('note') ? { note: q.get('note') as string } : {}),
+      ...(q.get('dry_run') === 'true' ? { dryRun: true } : {}),
+      ...(q.get('canary') ? { canary: Number(q.get('canary')) } : {}),
+      ...(rollbackOf !== undefined ? { rollbackOf } : {}),
+    });
+    if (!result.ok) return send(res, 400, { errors: result.errors });
+    sendRaw(res, 200, encodeJson({ ...result, diff: formatDiff(result.diff) } as never));
+  };
+  on('POST', '/api/v1/config', (req, res) => rollout(req, res, undefined));
+  on('POST', '/api/v1/config/rollback/:n', (req, res, params) => rollout(req, res, Number(params['n'])));
+  on('GET', '/api/v1/config', async (_req, res) => {
+    const current = await view.configVersions().current();
+    if (!current) return send(res, 404, { error: 'no config applied yet: nodes serve their local krakend.json' });
+    const { body: _body, ...meta } = current;
+    send(res, 200, meta);
+  });
+  on('GET', '/api/v1/config/history', async (req, res) => {
+    const limit = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('limit') ?? 50);
+    send(res, 200, { versions: await view.configVersions().history({ limit }) });
+  });
+  on('GET', '/api/v1/config/versions/:n', async (req, res, params) => {
+    // A config body holds secrets: token only.
+    if (!options.token.verify(req.headers.authorization)) return unauthorized(res);
+    const v = await view.configVersions().get(Number(params['n']));
+    if (!v) return send(res, 404, { error: `no config version ${params['n']}` });
+    send(res, 200, v);
+  });
+  on('GET', '/api/v1/config/diff', async (req, res) => {
+    if (!options.token.verify(req.headers.authorization)) return unauthorized(res);
+    const q = new URL(req.url ?? '/', 'http://x').searchParams;
+    try {
+      const entries = await view.configVersions().diff(Number(q.get('from')), Number(q.get('to')));
+      send(res, 200, { diff: formatDiff(entries) });
+    } catch (err) {
+      send(res, 404, { error: (err as Error).message });
+    }
+  });
   on('GET', '/api/v1/license', (_req, res) => {
     const s = view.licenseState();
     send(res, 200, {
@@ -142,7 +193,35 @@ function nodeView(n: NodeEntry, view: ManagerView) {
     admitted_at: n.admittedAt === undefined ? null : new Date(n.admittedAt).toISOString(),
     refused_reason: n.refusedReason ?? null,
     control_connected: view.controlConnected(n.id),
+    config_version: view.nodeConfig(n.id)?.version ?? null,
+    config_error: view.nodeConfig(n.id)?.error ?? null,
   };
+}
+
+const MAX_CONFIG_UPLOAD = 9 * 1024 * 1024;
+
+function readBody(req: IncomingMessage, max: number): Promise<string | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > max) {
+        req.removeAllListeners('data');
+        req.resume();
+        resolve(undefined);
+        return;
+      }
+      chunks.push(c);
+    });
+    req.once('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.once('error', reject);
+  });
+}
+
+function sendRaw(res: ServerResponse, status: number, text: string): void {
+  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
+  res.end(text);
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {

@@ -19,7 +19,9 @@ import { Membership, NetTransport } from '../membership/index.js';
 import type { AdmissionCandidate } from '../membership/index.js';
 import type { JoinBody, RefusedBody } from '../control/messages.js';
 import { ControlServer } from './control-server.js';
-import type { Verdict } from './control-server.js';
+import type { ConfigAnswer, Verdict } from './control-server.js';
+import { ConfigVersions } from './config-versions.js';
+import type { DiffEntry } from './json-diff.js';
 import type { ManagerConfig } from './manager-config.js';
 import { FileStore } from './store.js';
 import type { Store } from './store.js';
@@ -32,6 +34,31 @@ import { SUBSCRIPTION_FULL_MESSAGE } from './admission-policy.js';
 import { ApiToken } from './api-token.js';
 import { startManagerApi } from './http-api.js';
 import type { ManagerApi } from './http-api.js';
+
+export interface NodeConfigStatus {
+  version: number | undefined;
+  hash: string | undefined;
+  /** The last nack, until an ack clears it. */
+  error: string | undefined;
+  at: number;
+}
+
+export type RolloutResult =
+  | { ok: false; errors: string[] }
+  | {
+      ok: true;
+      version: number;
+      hash: string;
+      unchanged: boolean;
+      dryRun: boolean;
+      diff: DiffEntry[];
+      answers: Record<string, ConfigAnswer>;
+      /** A canary answered nack (or not at all): the rest were not pushed. */
+      halted: boolean;
+    };
+
+/** How long a node may take to validate and swap in a pushed config. */
+const CONFIG_PUSH_TIMEOUT_MS = 15_000;
 
 export interface ManagerDeps {
   logger: Logger;
@@ -64,6 +91,9 @@ export class ClusterManager {
   private identity = { managerId: '', epoch: 0 };
   private clusterAddress: AddressInfo | undefined;
   private readonly lastRefusalLog = new Map<string, number>();
+  private versions!: ConfigVersions;
+  /** Soft state: what each node last answered about its config. */
+  private readonly configStatus = new Map<string, NodeConfigStatus>();
 
   constructor(config: ManagerConfig, deps: ManagerDeps) {
     this.config = config;
@@ -133,6 +163,7 @@ export class ClusterManager {
     await this.loadIdentity(store);
 
     this.token = await ApiToken.open(cfg.stateDir, cfg.apiToken);
+    this.versions = new ConfigVersions(store, { clock: this.clock, logger: this.logger });
     await this.startLicense(store);
 
     const loaded = await loadRegistry(store, this.clock.now());
@@ -152,6 +183,8 @@ export class ClusterManager {
       onLeave: (id) => this.transition(this.registry.markRemoved(id, this.clock.now()).changes, `Node ${id} left: removed`),
       onLost: (id) => this.lost(id),
       onSeen: (id) => this.seen(id),
+      onWelcomed: (id, join) => void this.sendCurrentConfig(id, join),
+      onConfigAnswer: (id, answer) => this.recordConfigAnswer(id, answer),
     });
     // One cluster port: UDP gossip, and TCP for gossip streams and the control channel (told apart by kind).
     const transport = new NetTransport({
@@ -218,6 +251,70 @@ export class ClusterManager {
         .catch((err: unknown) => this.logger.error(`Cannot persist the license: ${(err as Error).message}`));
     }
     await this.applyLicense();
+  }
+
+  /** What a node last answered about its config. */
+  nodeConfig(id: string): NodeConfigStatus | undefined {
+    return this.configStatus.get(id);
+  }
+
+  configVersions(): ConfigVersions {
+    return this.versions;
+  }
+
+  /**
+   * Validates and stores a new config version, then rolls it out: to `canary` nodes first (halting on a nack or
+   * a timeout), then to the rest, concurrently. Nodes that are not connected get it when they next join.
+   */
+  async applyConfig(text: string, options: { author: string; note?: string; dryRun?: boolean; canary?: number; rollbackOf?: number }): Promise<RolloutResult> {
+    const result =
+      options.rollbackOf !== undefined
+        ? await this.versions.rollback(options.rollbackOf, { author: options.author, ...(options.note ? { note: options.note } : {}), ...(options.dryRun ? { dryRun: true } : {}) })
+        : await this.versions.apply(text, { author: options.author, ...(options.note ? { note: options.note } : {}), ...(options.dryRun ? { dryRun: true } : {}) });
+    if (!result.ok) return { ok: false, errors: result.errors };
+    const meta = { version: result.version.version, hash: result.version.hash, unchanged: result.unchanged, dryRun: result.dryRun, diff: result.diff };
+    if (result.dryRun) return { ok: true, ...meta, answers: {}, halted: false };
+    if (!result.unchanged) {
+      this.logger.info(`Config version ${result.version.version} (${result.version.hash.slice(0, 12)}) applied by ${options.author}${options.note ? `: ${options.note}` : ''}`);
+    }
+    const targets = this.control.connected().filter((id) => this.configStatus.get(id)?.hash !== result.version.hash);
+    const canary = Math.max(0, Math.min(options.canary ?? 0, targets.length));
+    const answers: Record<string, ConfigAnswer> = {};
+    const body = { version: result.version.version, hash: result.version.hash, body: result.version.body };
+    const push = async (ids: string[]) => {
+      await Promise.all(ids.map(async (id) => (answers[id] = await this.control.pushConfig(id, body, CONFIG_PUSH_TIMEOUT_MS))));
+    };
+    if (canary > 0) {
+      await push(targets.slice(0, canary));
+      const bad = Object.entries(answers).filter(([, a]) => a.kind !== 'ack');
+      if (bad.length > 0) {
+        this.logger.warning(`Config version ${body.version}: canary halted (${bad.map(([id, a]) => `${id}: ${a.kind}`).join(', ')})`);
+        return { ok: true, ...meta, answers, halted: true };
+      }
+    }
+    await push(targets.slice(canary));
+    return { ok: true, ...meta, answers, halted: false };
+  }
+
+  private async sendCurrentConfig(id: string, join: JoinBody): Promise<void> {
+    const current = await this.versions.current();
+    if (!current || join.configHash === current.hash) {
+      if (current && join.configHash === current.hash) this.configStatus.set(id, { version: current.version, hash: current.hash, error: undefined, at: this.clock.now() });
+      return;
+    }
+    await this.control.pushConfig(id, { version: current.version, hash: current.hash, body: current.body }, CONFIG_PUSH_TIMEOUT_MS);
+  }
+
+  private recordConfigAnswer(id: string, answer: ConfigAnswer): void {
+    const now = this.clock.now();
+    if (answer.kind === 'ack') {
+      this.configStatus.set(id, { version: answer.version, hash: answer.hash, error: undefined, at: now });
+      this.logger.info(`Node ${id} serves config version ${answer.version}`);
+    } else if (answer.kind === 'nack') {
+      const prev = this.configStatus.get(id);
+      this.configStatus.set(id, { version: prev?.version, hash: prev?.hash, error: `version ${answer.version}: ${answer.error}`, at: now });
+      this.logger.warning(`Node ${id} refused config version ${answer.version}: ${answer.error}`);
+    }
   }
 
   /** Forces a registry entry out (operator: `nodes remove ID`). Counted nodes must go away first. */
