@@ -866,7 +866,12 @@ function deadNode(s: CoreState, d: DeadMsg, now: number): void {
     return;
   }
   s.suspicions.delete(d.name);
-  if (m.status === 'dead' || m.status === 'left') return;
+  const left = d.from === d.name;
+  if (m.status === 'left') return;
+  // A member's own word that it left outranks our verdict that it died: a member that missed the leave broadcast
+  // (and confirmed a suspicion meanwhile) learns it from gossip or push-pull, so a graceful stop ends `removed`
+  // everywhere. (memberlist ignores it, leaving such members on `dead`.)
+  if (m.status === 'dead' && !left) return;
   if (m === s.self) {
     if (!s.leaving) {
       log(s, 'WARNING', `refuting a report of our death from ${d.from}`);
@@ -876,7 +881,6 @@ function deadNode(s: CoreState, d: DeadMsg, now: number): void {
   }
   broadcast(s, d.name, d);
   m.incarnation = d.incarnation;
-  const left = d.from === d.name;
   if (!left) s.stats.unreachableDeclared++;
   setStatus(s, m, left ? 'left' : 'dead', now);
 }

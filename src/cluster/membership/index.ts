@@ -6,7 +6,9 @@
  * - Transports: `NetTransport` (UDP + TCP sockets, the wire's sealing and handshake), `MemoryNetwork` (in-memory,
  *   with delay, loss, duplication, reordering, partitions and stalls, for simulations).
  * - `PRESETS` (`lan`, `local`) and `resolveConfig`.
- * - The pure core (`step`, `createState`, `nextDeadline`) and its formulas, for tests and tools.
+ * - The pure core (`step`, `createState`, `nextDeadline`), for tests and tools.
+ * - `Simulation`: N real members on the in-memory network under a heap-based fake clock (tests, benchmarks, and
+ *   other components' tests that need a cluster: crash, leave, partition, stall, key changes).
  */
 export { Membership } from './membership.js';
 export type {
@@ -34,3 +36,6 @@ export type { CoreEvent, CoreOptions, CoreState, Effect, MemberSnapshot, MemberS
 export { PROTOCOL_MAX, PROTOCOL_MIN } from './messages.js';
 export { NetTransport, joinHostPort, splitHostPort } from './net-transport.js';
 export type { NetTransportOptions } from './net-transport.js';
+export { Simulation } from './simulation.js';
+export type { SimMember, SimulationOptions, Transition } from './simulation.js';
+export { HeapClock, StallableClock } from './sim-clock.js';

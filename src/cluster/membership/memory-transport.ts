@@ -13,12 +13,11 @@ import type { Clock, TimerHandle } from '../../base/clock.js';
 import type { Random } from '../../base/random.js';
 import { SeededRandom } from '../../base/random.js';
 import { ErrorCode } from '../../base/errors.js';
-import { DropCounters, PacketCodec, WireError } from '../wire/index.js';
+import { COMPOUND_PART_OVERHEAD, DropCounters, PacketCodec, WireError } from '../wire/index.js';
 import type { Envelope, Keyring, Message, MessageRegistry, VersionRange } from '../wire/index.js';
 import { membershipRegistry, MEMBERSHIP_VERSIONS, packetOverhead, packParts } from './codec.js';
 import type { RequestResult, Transport, TransportHandlers, TransportStats } from './transport.js';
 import { emptyTransportStats } from './transport.js';
-import { COMPOUND_PART_OVERHEAD } from '../wire/index.js';
 
 export interface NetworkFaults {
   /** One-way delay of a packet or stream message, uniform in [min, max] ms. */
@@ -55,6 +54,7 @@ export class MemoryNetwork {
   private faults: NetworkFaults;
   private readonly endpoints = new Map<string, MemoryTransport>();
   private readonly blocked = new Set<string>();
+  private readonly packetsBlocked = new Set<string>();
   private readonly paused = new Map<string, Array<() => void>>();
 
   constructor(options: MemoryNetworkOptions) {
@@ -102,9 +102,15 @@ export class MemoryNetwork {
     this.blocked.delete(`${from}\u0000${to}`);
   }
 
+  /** Drops UDP only from `from` to `to` (a firewall that lets TCP through): streams still work. */
+  blockPackets(from: string, to: string): void {
+    this.packetsBlocked.add(`${from}\u0000${to}`);
+  }
+
   /** Restores every path. */
   heal(): void {
     this.blocked.clear();
+    this.packetsBlocked.clear();
   }
 
   canReach(from: string, to: string): boolean {
@@ -162,7 +168,7 @@ export class MemoryNetwork {
 
   /** @internal */
   sendPacket(from: string, to: string, bytes: Buffer): void {
-    if (!this.canReach(from, to)) return;
+    if (!this.canReach(from, to) || this.packetsBlocked.has(`${from}\u0000${to}`)) return;
     if (this.faults.loss > 0 && this.random.float() < this.faults.loss) return;
     const copies = this.faults.duplicate > 0 && this.random.float() < this.faults.duplicate ? 2 : 1;
     for (let i = 0; i < copies; i++) {

@@ -142,6 +142,23 @@ describe('membership simulation (fake clock, in-memory network)', () => {
     await sim.closeAll();
   });
 
+  test('a member cut off from UDP but reachable over TCP is kept alive by the TCP fallback ping', async () => {
+    const sim = new Simulation({ seed: 22 });
+    await sim.bootstrap(10);
+    sim.clearTransitions();
+    const cut = sim.get(id(6));
+    for (const other of sim.up()) {
+      if (other === cut) continue;
+      sim.network.blockPackets(cut.address, other.address);
+      sim.network.blockPackets(other.address, cut.address);
+    }
+    sim.run(120_000);
+    assert.deepEqual(sim.transitions.filter((t) => t.to === 'dead'), []);
+    const rescues = sim.up().reduce((n, m) => n + m.membership.stats().protocol.tcpFallbackRescues, 0);
+    assert.ok(rescues > 50, `${rescues} probes rescued over TCP`);
+    await sim.closeAll();
+  });
+
   test('5% packet loss on 100 members for ten minutes: no false unreachable; suspicions are refuted', async () => {
     const sim = new Simulation({ seed: 15 });
     await sim.bootstrap(100);
