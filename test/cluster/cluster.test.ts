@@ -282,3 +282,24 @@ describe('a node stopped for less than the grace period', () => {
     }
   });
 });
+
+describe('the manager API over TLS', () => {
+  test('serves HTTPS from api_tls_cert and api_tls_key', async () => {
+    const { request } = await import('node:https');
+    const { fileURLToPath } = await import('node:url');
+    const fixtures = fileURLToPath(new URL('../../../test/fixtures/tls/', import.meta.url));
+    const m = await startManager({ args: ['--api-tls-cert', `${fixtures}cert.pem`, '--api-tls-key', `${fixtures}key.pem`] });
+    try {
+      const body = await new Promise<string>((resolve, reject) => {
+        request(`https://127.0.0.1:${m.webPort}/api/v1/cluster`, { ca: readFileSync(`${fixtures}cert.pem`) }, (res) => {
+          let text = '';
+          res.on('data', (c) => (text += c));
+          res.on('end', () => resolve(text));
+        }).on('error', reject).end();
+      });
+      assert.equal((JSON.parse(body) as { counted: number }).counted, 0);
+    } finally {
+      await m.stop();
+    }
+  });
+});

@@ -340,3 +340,47 @@ describe('graceful shutdown', () => {
     }
   });
 });
+
+describe('a reload that changes the listening port', () => {
+  test('listens on the new port before the old one closes, and requests in flight on the old one finish', async () => {
+    const { Gateway } = await import('../../src/gateway/gateway.js');
+    const { memoryLogger } = await import('../../src/base/logger.js');
+    const backend = await startBackend({ '/slow': delayed(300, json({ done: true })), '/fast': json({ fast: true }) });
+    const free = async () => {
+      const { createServer } = await import('node:net');
+      const s = createServer();
+      await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+      const port = (s.address() as { port: number }).port;
+      await new Promise<void>((r) => s.close(() => r()));
+      return port;
+    };
+    const [p1, p2] = [await free(), await free()];
+    const cfg = (port: number) =>
+      loadConfig(
+        JSON.stringify({
+          version: 3,
+          port,
+          host: [backend.url],
+          endpoints: [
+            { endpoint: '/slow', backend: [{ url_pattern: '/slow' }] },
+            { endpoint: '/fast', backend: [{ url_pattern: '/fast' }] },
+          ],
+        }),
+      );
+    const { logger } = memoryLogger();
+    const gateway = new Gateway(cfg(p1), { logger, host: '127.0.0.1' });
+    await gateway.start();
+    try {
+      const inFlight = fetch(`http://127.0.0.1:${p1}/slow`).then((r) => r.json());
+      await new Promise((r) => setTimeout(r, 50));
+      await gateway.reload(cfg(p2));
+      assert.equal(gateway.address().port, p2);
+      assert.deepEqual(await (await fetch(`http://127.0.0.1:${p2}/fast`)).json(), { fast: true });
+      assert.deepEqual(await inFlight, { done: true });
+      await assert.rejects(fetch(`http://127.0.0.1:${p1}/fast`));
+    } finally {
+      await gateway.shutdown({ delay: 0, drainTimeout: 1000 });
+      await backend.close();
+    }
+  });
+});
