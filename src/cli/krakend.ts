@@ -13,6 +13,8 @@ import { Gateway } from '../gateway/gateway.js';
 import { PROJECT_VERSION } from '../version.js';
 import { ClusterAgent } from '../cluster/agent/agent.js';
 import { NodeGossip } from '../cluster/agent/gossip.js';
+import { ClusterLimits } from '../cluster/agent/cluster-limits.js';
+import { systemClock } from '../base/clock.js';
 import { ConfigCache } from '../cluster/agent/config-cache.js';
 import { chooseStartupConfig } from '../cluster/agent/startup-config.js';
 import { parseConfigText } from '../gateway/config/load.js';
@@ -152,6 +154,7 @@ async function main(argv: string[]): Promise<number> {
     const apiAddress = svc.apiAdvertise ?? `${apiHost}:${address.port}`;
     gossip = new NodeGossip({ service: svc, logger, version: PROJECT_VERSION, apiAddress, preset: svc.preset });
     const members = gossip;
+    const clusterLimits = new ClusterLimits(() => gateway.limiters(), systemClock, logger);
     agent = new ClusterAgent({
       service: svc,
       host: gateway,
@@ -160,6 +163,9 @@ async function main(argv: string[]): Promise<number> {
       apiAddress,
       clusterAddress: () => members.address,
       managerGraceMs: svc.managerGraceMs,
+      demandReport: () => clusterLimits.report(),
+      onLimits: (leases) => clusterLimits.apply(leases),
+      onManagerGone: () => clusterLimits.standalone(),
       currentConfig: () => served,
       onConfig: async (pushed) => {
         const parsed = parseConfigText(pushed.body, `config version ${pushed.version} from the manager`);

@@ -18,7 +18,7 @@ import {
   isRefused,
   isWelcome,
 } from '../control/messages.js';
-import type { ConfigBody, JoinBody, LeaseBody, RefusedBody, WelcomeBody } from '../control/messages.js';
+import type { ConfigBody, DemandBody, JoinBody, LeaseBody, RefusedBody, WelcomeBody } from '../control/messages.js';
 import type { HostPort, ServiceFile } from './service-file.js';
 import { formatHostPort } from './service-file.js';
 import { readNodeId, writeNodeId } from './node-identity.js';
@@ -58,6 +58,8 @@ export interface AgentOptions {
   managerGraceMs?: number;
   onManagerGone?: () => void;
   onManagerBack?: () => void;
+  /** The demand report sent every `limitRefreshMs` (the manager's, from welcome) while admitted. */
+  demandReport?: () => DemandBody | undefined;
 }
 
 export class ClusterAgent {
@@ -80,6 +82,7 @@ export class ClusterAgent {
   private lastContact = 0;
   private managerGone = false;
   private graceCheck: TimerHandle | undefined;
+  private reporter: TimerHandle | undefined;
 
   constructor(options: AgentOptions) {
     this.options = options;
@@ -138,6 +141,7 @@ export class ClusterAgent {
     this.clock.clearTimeout(this.retry);
     this.clock.clearInterval(this.heartbeat);
     this.clock.clearInterval(this.graceCheck);
+    this.clock.clearInterval(this.reporter);
     const conn = this.connection;
     this.connection = undefined;
     if (conn && !conn.isClosed && this.nodeId && this.currentState === 'admitted') {
@@ -254,6 +258,15 @@ export class ClusterAgent {
       conn.send({ type: ControlType.Heartbeat, body: { at: this.clock.now() } }).catch(() => {});
     }, welcome.heartbeatMs);
     this.heartbeat.unref();
+    this.clock.clearInterval(this.reporter);
+    if (this.options.demandReport && welcome.limitRefreshMs) {
+      const report = this.options.demandReport;
+      this.reporter = this.clock.setInterval(() => {
+        const body = report();
+        if (body) conn.send({ type: ControlType.Demand, body }).catch(() => {});
+      }, welcome.limitRefreshMs);
+      this.reporter.unref();
+    }
 
     void this.readLoop(conn);
   }
@@ -268,6 +281,7 @@ export class ClusterAgent {
     this.connection = undefined;
     this.lastContact = this.clock.monotonic();
     this.clock.clearInterval(this.heartbeat);
+    this.clock.clearInterval(this.reporter);
     if (this.stopped) return;
     // Still admitted as far as serving goes: a lost manager changes nothing for API traffic.
     this.logger.warning('[CLUSTER] Lost the control channel to the manager: reconnecting');

@@ -28,7 +28,27 @@ export const ControlType = {
   ConfigAck: 73,
   /** node → manager: refused (validation failed); the node keeps serving its current config. */
   ConfigNack: 74,
+  /** node → manager, every refresh interval: per cluster-wide limit, its figures, the demand seen, the lease held. */
+  Demand: 75,
 } as const;
+
+/** One cluster-wide limit as a node reports it. Rates are tokens per second; capacities, tokens. */
+export interface LimitReport {
+  limitId: string;
+  /** The cluster-wide figures from krakend.json. */
+  rate: number;
+  capacity: number;
+  /** Tokens granted and refused on this node since the previous report. */
+  admitted: number;
+  rejected: number;
+  intervalMs: number;
+  /** The lease the node holds, if any: so a restarted manager learns what is outstanding. */
+  lease?: { rate: number; capacity: number; remainingMs: number; epoch: number; seq: number };
+}
+
+export interface DemandBody {
+  limits: LimitReport[];
+}
 
 export interface ConfigBody {
   version: number;
@@ -84,6 +104,8 @@ export interface WelcomeBody {
   limits: LeaseBody[];
   /** The manager's cluster port address, for gossip. */
   managerCluster?: string;
+  /** How often the node reports its demand per cluster-wide limit. */
+  limitRefreshMs?: number;
 }
 
 export interface RefusedBody {
@@ -122,6 +144,21 @@ function isLease(v: unknown): boolean {
   );
 }
 
+function isLimitReport(v: unknown): boolean {
+  if (!isObject(v)) return false;
+  const lease = v['lease'];
+  return (
+    str(v['limitId']) &&
+    num(v['rate']) &&
+    num(v['capacity']) &&
+    num(v['admitted']) &&
+    num(v['rejected']) &&
+    num(v['intervalMs']) &&
+    (lease === undefined ||
+      (isObject(lease) && num(lease['rate']) && num(lease['capacity']) && num(lease['remainingMs']) && num(lease['epoch']) && num(lease['seq'])))
+  );
+}
+
 const isLeases = (v: unknown) => Array.isArray(v) && v.length <= 10_000 && v.every(isLease);
 
 export function isJoin(b: unknown): b is JoinBody {
@@ -146,7 +183,8 @@ export function isWelcome(b: unknown): b is WelcomeBody {
     num(b['epoch']) &&
     num(b['heartbeatMs']) &&
     isLeases(b['limits']) &&
-    optStr(b['managerCluster'], 300)
+    optStr(b['managerCluster'], 300) &&
+    (b['limitRefreshMs'] === undefined || num(b['limitRefreshMs']))
   );
 }
 
@@ -166,5 +204,6 @@ export function createControlRegistry(): MessageRegistry {
     .register(ControlType.Heartbeat, 'heartbeat', (b) => isObject(b) && num(b['at']))
     .register(ControlType.Config, 'config', (b) => isObject(b) && num(b['version']) && str(b['hash'], 128) && typeof b['body'] === 'string')
     .register(ControlType.ConfigAck, 'config-ack', (b) => isObject(b) && num(b['version']) && str(b['hash'], 128))
+    .register(ControlType.Demand, 'demand', (b) => isObject(b) && Array.isArray(b['limits']) && b['limits'].length <= 10_000 && b['limits'].every(isLimitReport))
     .register(ControlType.ConfigNack, 'config-nack', (b) => isObject(b) && num(b['version']) && str(b['error'], 65_536));
 }

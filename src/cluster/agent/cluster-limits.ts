@@ -1,0 +1,100 @@
+/**
+ * The node's side of the cluster-wide limits (ARCHITECTURE.md, Limits): reports, per limit, the demand seen
+ * since the last report and the lease held; applies the leases the manager sends. A lease's TTL is enforced by
+ * the limiter itself against the monotonic clock on every admission, so a node stopped (SIGSTOP) past its lease
+ * resumes on the safe share, never on a stale lease. Per-client limits stay per node (see the README).
+ */
+import type { Clock } from '../../base/clock.js';
+import type { Logger } from '../../base/logger.js';
+import type { Limiter } from '../../ratelimit/limiter.js';
+import type { BucketSettings } from '../../ratelimit/token-bucket.js';
+import type { DemandBody, LeaseBody, LimitReport } from '../control/messages.js';
+
+export type FallbackMode = 'safe_share' | 'zero' | { fixed: number };
+
+interface Held {
+  rate: number;
+  capacity: number;
+  expiresAt: number;
+  epoch: number;
+  seq: number;
+}
+
+function perSecond(settings: BucketSettings): number {
+  return (settings.rate.tokens * 1000) / settings.rate.per;
+}
+
+function bucket(ratePerSecond: number, capacity: number): BucketSettings {
+  return { rate: { tokens: ratePerSecond, per: 1000 }, capacity };
+}
+
+export class ClusterLimits {
+  private readonly held = new Map<string, Held>();
+  private lastEpoch = 0;
+  private lastReportAt: number;
+
+  constructor(
+    private readonly limiters: () => readonly Limiter[],
+    private readonly clock: Clock,
+    private readonly logger: Logger,
+    private readonly fallback: FallbackMode = 'safe_share',
+  ) {
+    this.lastReportAt = clock.monotonic();
+  }
+
+  /** Limits this node enforces cluster-wide: endpoint and backend limits (client limits stay per node). */
+  private shared(): Limiter[] {
+    return this.limiters().filter((l) => l.kind !== 'client');
+  }
+
+  /** The demand report for the manager; undefined when the config has no limit. */
+  report(): DemandBody | undefined {
+    const now = this.clock.monotonic();
+    const intervalMs = Math.max(1, now - this.lastReportAt);
+    this.lastReportAt = now;
+    const limits: LimitReport[] = [];
+    for (const limiter of this.shared()) {
+      const demand = limiter.takeDemand();
+      const held = this.held.get(limiter.id);
+      limits.push({
+        limitId: limiter.id,
+        rate: perSecond(limiter.config),
+        capacity: limiter.config.capacity,
+        admitted: demand.admitted,
+        rejected: demand.rejected,
+        intervalMs,
+        ...(held && held.expiresAt > now
+          ? { lease: { rate: held.rate, capacity: held.capacity, remainingMs: held.expiresAt - now, epoch: held.epoch, seq: held.seq } }
+          : {}),
+      });
+    }
+    return limits.length > 0 ? { limits } : undefined;
+  }
+
+  /** Applies leases; a lease from an older epoch (a deposed manager) or an older sequence is ignored. */
+  apply(leases: readonly LeaseBody[]): void {
+    const byId = new Map(this.shared().map((l) => [l.id, l]));
+    const now = this.clock.monotonic();
+    for (const lease of leases) {
+      if (lease.epoch < this.lastEpoch) continue;
+      this.lastEpoch = lease.epoch;
+      const limiter = byId.get(lease.limitId);
+      if (!limiter) continue;
+      const prev = this.held.get(lease.limitId);
+      if (prev && prev.epoch === lease.epoch && prev.seq > lease.seq) continue;
+      const configRate = perSecond(limiter.config);
+      const safeRate =
+        this.fallback === 'zero' ? 0 : this.fallback === 'safe_share' ? lease.safeShare : Math.min(this.fallback.fixed, configRate);
+      const safeCapacity = configRate > 0 ? Math.max(safeRate > 0 ? 1 : 0, Math.floor((limiter.config.capacity * safeRate) / configRate)) : 0;
+      limiter.setShare(bucket(lease.rate, lease.capacity), { at: now + lease.ttlMs, fallback: bucket(safeRate, safeCapacity) });
+      this.held.set(lease.limitId, { rate: lease.rate, capacity: lease.capacity, expiresAt: now + lease.ttlMs, epoch: lease.epoch, seq: lease.seq });
+    }
+  }
+
+  /** After manager_grace with no manager: back to KrakenD CE's per-instance limits. */
+  standalone(): void {
+    for (const limiter of this.shared()) limiter.clearShare();
+    this.held.clear();
+    this.logger.info('[CLUSTER] Rate limits are per instance again');
+  }
+}
