@@ -8,7 +8,7 @@ import type { Clock, TimerHandle } from '../../base/clock.js';
 import type { Logger } from '../../base/logger.js';
 import type { FramedConnection, StreamRoute, Keyring, DropCounters } from '../wire/index.js';
 import { CONTROL_VERSIONS, ControlType, createControlRegistry, isJoin } from '../control/messages.js';
-import type { ConfigAckBody, ConfigBody, ConfigNackBody, JoinBody, LeaseBody, RefusedBody, WelcomeBody } from '../control/messages.js';
+import type { ConfigAckBody, ConfigBody, ConfigNackBody, DemandBody, JoinBody, LeaseBody, RefusedBody, WelcomeBody } from '../control/messages.js';
 
 export type Verdict = { kind: 'welcome'; welcome: WelcomeBody } | { kind: 'refused'; refused: RefusedBody };
 
@@ -37,6 +37,8 @@ export interface ControlServerOptions {
   onConfigAnswer?(id: string, answer: ConfigAnswer): void;
   /** A node has just been welcomed (its session is open): e.g. send it the current config. */
   onWelcomed?(id: string, join: JoinBody): void;
+  /** A node's demand report for the cluster-wide limits. */
+  onDemand?(id: string, demand: DemandBody): void;
 }
 
 interface Session {
@@ -176,6 +178,10 @@ export class ControlServer {
           session.left = true;
           this.options.onLeave(id);
           break;
+        }
+        if (envelope.type === ControlType.Demand) {
+          this.options.onDemand?.(id, envelope.body as DemandBody);
+          continue;
         }
         if (envelope.type === ControlType.ConfigAck || envelope.type === ControlType.ConfigNack) {
           const body = envelope.body as ConfigAckBody & ConfigNackBody;

@@ -27,6 +27,7 @@ export interface ManagerView {
   droppedPackets(): Record<string, Record<string, number>>;
   controlConnected(id: string): boolean;
   gossipMembers(): Member[];
+  limitsView(): unknown;
   nodeConfig(id: string): NodeConfigStatus | undefined;
   configVersions(): ConfigVersions;
   applyConfig(text: string, options: { author: string; note?: string; dryRun?: boolean; canary?: number; rollbackOf?: number }): Promise<RolloutResult>;
@@ -136,6 +137,7 @@ export async function startManagerApi(view: ManagerView, options: ManagerApiOpti
       send(res, 404, { error: (err as Error).message });
     }
   });
+  on('GET', '/api/v1/limits', (_req, res) => sendRaw(res, 200, JSON.stringify({ limits: view.limitsView() })));
   on('GET', '/api/v1/license', (_req, res) => {
     const s = view.licenseState();
     send(res, 200, {

@@ -24,6 +24,7 @@ export interface ManagerConfig {
   gracePeriodMs: number;
   retentionMs: number;
   heartbeatMs: number;
+  limitRefreshMs: number;
   licenseFile: string;
   licensePublicKeyFile: string;
   licenseMarginDays: number;
@@ -62,6 +63,7 @@ export const MANAGER_KEYS: readonly KeySpec[] = [
   { key: 'grace_period', field: 'gracePeriodMs', kind: 'duration', env: 'KRAKEND_CM_GRACE_PERIOD', flag: '--grace-period', shownDefault: '1m', help: 'a node unreachable this long is down' },
   { key: 'retention', field: 'retentionMs', kind: 'duration', env: 'KRAKEND_CM_RETENTION', flag: '--retention', shownDefault: '72h', help: 'registry entries of nodes gone this long are reaped' },
   { key: 'heartbeat', field: 'heartbeatMs', kind: 'duration', env: 'KRAKEND_CM_HEARTBEAT', flag: '--heartbeat', shownDefault: '1s', help: 'control channel heartbeat; a channel silent for 3 beats is closed' },
+  { key: 'limit_refresh', field: 'limitRefreshMs', kind: 'duration', env: 'KRAKEND_CM_LIMIT_REFRESH', flag: '--limit-refresh', shownDefault: '1s', help: 'how often nodes report demand and leases of cluster-wide limits are renewed (TTL: 3 refreshes)' },
   { key: 'license_file', field: 'licenseFile', kind: 'string', env: 'KRAKEND_CM_LICENSE', flag: '--license', shownDefault: '<state_dir>/license.json', help: 'signed license, re-read at start, daily, on SIGHUP and when it changes' },
   { key: 'license_public_key', field: 'licensePublicKeyFile', kind: 'string', env: 'KRAKEND_CM_LICENSE_PUBLIC_KEY', flag: '--license-public-key', shownDefault: '<state_dir>/license-public.pem', help: 'Ed25519 public key licenses are verified with' },
   { key: 'license_margin_days', field: 'licenseMarginDays', kind: 'number', env: 'KRAKEND_CM_LICENSE_MARGIN_DAYS', flag: '--license-margin-days', shownDefault: '7', help: 'days an expired license still counts, with warnings' },
@@ -85,6 +87,7 @@ export function defaultManagerConfig(stateDir = DEFAULT_STATE_DIR): ManagerConfi
     gracePeriodMs: 60_000,
     retentionMs: 72 * 3_600_000,
     heartbeatMs: 1_000,
+    limitRefreshMs: 1_000,
     licenseFile: join(stateDir, 'license.json'),
     licensePublicKeyFile: join(stateDir, 'license-public.pem'),
     licenseMarginDays: 7,

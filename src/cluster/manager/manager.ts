@@ -22,6 +22,9 @@ import { ControlServer } from './control-server.js';
 import type { ConfigAnswer, Verdict } from './control-server.js';
 import { ConfigVersions } from './config-versions.js';
 import type { DiffEntry } from './json-diff.js';
+import { LeaseBook } from '../../ratelimit/cluster/index.js';
+import type { NodeLeases } from '../../ratelimit/cluster/index.js';
+import type { DemandBody } from '../control/messages.js';
 import type { ManagerConfig } from './manager-config.js';
 import { FileStore } from './store.js';
 import type { Store } from './store.js';
@@ -92,6 +95,10 @@ export class ClusterManager {
   private clusterAddress: AddressInfo | undefined;
   private readonly lastRefusalLog = new Map<string, number>();
   private versions!: ConfigVersions;
+  private leases!: LeaseBook;
+  private limitTicker: TimerHandle | undefined;
+  /** Cluster-wide figures per limit id, as the nodes report them from their krakend.json. */
+  private readonly limitDefs = new Map<string, string>();
   /** Soft state: what each node last answered about its config. */
   private readonly configStatus = new Map<string, NodeConfigStatus>();
 
@@ -170,6 +177,13 @@ export class ClusterManager {
     this.registry = loaded.registry;
     for (const p of loaded.problems) this.logger.warning(`Registry: ${p}`);
 
+    // A restarted manager first learns the nodes' current leases for one lease length (no burst on restart).
+    this.leases = new LeaseBook({
+      epoch: this.identity.epoch,
+      now: this.clock.monotonic(),
+      refreshMs: cfg.limitRefreshMs,
+      ttlMs: cfg.limitRefreshMs * 3,
+    });
     const keyring = cfg.clusterKeys.length > 0 ? Keyring.fromConfig(cfg.clusterKeys) : undefined;
     if (!keyring) this.logger.warning(PLAINTEXT_WARNING);
 
@@ -185,6 +199,7 @@ export class ClusterManager {
       onSeen: (id) => this.seen(id),
       onWelcomed: (id, join) => void this.sendCurrentConfig(id, join),
       onConfigAnswer: (id, answer) => this.recordConfigAnswer(id, answer),
+      onDemand: (id, demand) => this.demand(id, demand),
     });
     // One cluster port: UDP gossip, and TCP for gossip streams and the control channel (told apart by kind).
     const transport = new NetTransport({
@@ -221,6 +236,8 @@ export class ClusterManager {
 
     this.ticker = this.clock.setInterval(() => void this.tick(), TICK_MS);
     this.ticker.unref();
+    this.limitTicker = this.clock.setInterval(() => this.sendLeases(this.leases.allocate(this.clock.monotonic())), cfg.limitRefreshMs);
+    this.limitTicker.unref();
     this.logger.info(
       `Cluster Manager ${this.identity.managerId} (epoch ${this.identity.epoch}) listening: cluster port ${this.clusterAddress.port}, web port ${this.api.port}`,
     );
@@ -229,6 +246,7 @@ export class ClusterManager {
 
   async close(): Promise<void> {
     this.clock.clearInterval(this.ticker);
+    this.clock.clearInterval(this.limitTicker);
     this.clock.clearInterval(this.dailyLicense);
     unwatchFile(this.config.licenseFile);
     await this.control?.close();
@@ -409,6 +427,7 @@ export class ClusterManager {
       }
       return { kind: 'refused', refused: { reason: result.reason === 'key' ? 'invalid' : result.reason, message: result.message, retryMs: this.retryRefusedMs() } };
     }
+    this.leaseState(result.id);
     if (result.cloneOf) this.logger.warning(`Node ${join.name} claimed ${result.cloneOf}, held by another live node: assigned ${result.id}`);
     this.logger.info(`Node ${result.id} (${join.name}, ${join.apiAddress}) admitted${result.isNew ? '' : ' again'}`);
     this.logger.info(`Sending the limits to the krakend: ${result.id}`);
@@ -419,10 +438,57 @@ export class ClusterManager {
         managerId: this.identity.managerId,
         epoch: this.identity.epoch,
         heartbeatMs: this.config.heartbeatMs,
-        limits: [],
+        limits: this.leases.leasesFor(result.id),
+        limitRefreshMs: this.config.limitRefreshMs,
         ...(this.membership?.running ? { managerCluster: this.membership.address } : {}),
       },
     };
+  }
+
+  /** Per limit and node: demand, lease, expiry (for the API). */
+  limitsView() {
+    return this.leases.view(this.clock.monotonic());
+  }
+
+  private demand(id: string, body: DemandBody): void {
+    let changed = false;
+    for (const r of body.limits) {
+      const def = `${r.rate}/${r.capacity}`;
+      if (this.limitDefs.get(r.limitId) !== def) {
+        this.limitDefs.set(r.limitId, def);
+        changed = true;
+      }
+    }
+    if (changed) {
+      this.leases.setLimits(
+        [...this.limitDefs].map(([limitId, def]) => {
+          const [rate, capacity] = def.split('/').map(Number) as [number, number];
+          return { limitId, rate, capacity };
+        }),
+      );
+    }
+    const now = this.clock.monotonic();
+    this.leases.report(id, body.limits, now);
+    this.sendLeases(this.leases.grantPending(now));
+  }
+
+  private sendLeases(batches: readonly NodeLeases[]): void {
+    for (const batch of batches) {
+      void this.control.sendLimits(batch.nodeId, [...batch.leases]).then((sent) => {
+        if (!sent) return;
+        const line = `Sending the limits to the krakend: ${batch.nodeId}`;
+        if (batch.changed) this.logger.info(line);
+        else this.logger.debug(line);
+      });
+    }
+  }
+
+  /** Tells the lease book a node's state, so a departed node's share is reused once its lease expires. */
+  private leaseState(id: string): void {
+    const state = this.registry.get(id)?.state;
+    if (!state) return;
+    // A refused (degraded) node serves nothing: to the book it is gone.
+    this.leases?.setNodeState(id, state === 'refused' ? 'removed' : state, this.clock.monotonic());
   }
 
   private lost(id: string): void {
@@ -443,7 +509,10 @@ export class ClusterManager {
   private async tick(): Promise<void> {
     const now = this.clock.now();
     const t = this.registry.tick(now, { gracePeriodMs: this.config.gracePeriodMs, retentionMs: this.config.retentionMs });
-    for (const id of t.down) this.logger.warning(`Node ${id} down: unreachable for longer than the grace period`);
+    for (const id of t.down) {
+      this.logger.warning(`Node ${id} down: unreachable for longer than the grace period`);
+      this.leaseState(id);
+    }
     for (const id of t.reaped) this.logger.info(`Node ${id} reaped from the registry (gone for longer than the retention period)`);
     await this.persist(t.changes);
     this.license.tick(now);
@@ -452,6 +521,7 @@ export class ClusterManager {
 
   private async transition(changes: readonly RegistryChange[], message: string): Promise<void> {
     this.logger.info(message);
+    for (const c of changes) this.leaseState(c.id);
     await this.persist(changes);
   }
 

@@ -1,0 +1,105 @@
+/**
+ * Cluster-wide rate limits with real processes: three nodes share a limit of 100 req/s; an offered load of
+ * 150 req/s split 80/15/5 across them is admitted at about 100 req/s in total, not 300 (per instance) nor an
+ * even third each.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Agent, request } from 'undici';
+import { startBackend, json } from '../helpers/backend.js';
+import { startManager, startNode, tempDir, waitFor } from '../helpers/cluster.js';
+import { generateKeyPair, issueLicense } from '../../src/cluster/manager/license.js';
+
+test('three nodes under a cluster-wide limit of 100 req/s admit about 100 req/s in total under a skewed load', async (t) => {
+  const backend = await startBackend({ '/ok': json({ ok: true }) });
+  const keys = generateKeyPair();
+  const stateDir = tempDir('cm-limits-');
+  const now = Date.now();
+  writeFileSync(join(stateDir, 'license-public.pem'), keys.publicKeyPem);
+  writeFileSync(
+    join(stateDir, 'license.json'),
+    issueLicense(
+      {
+        licensee: 'Test',
+        license_id: 'lic-limits',
+        max_nodes: 5,
+        not_before: new Date(now - 86_400_000).toISOString(),
+        not_after: new Date(now + 86_400_000).toISOString(),
+        issued_at: new Date(now).toISOString(),
+      },
+      keys.privateKeyPem,
+    ),
+  );
+  const krakendJson = JSON.stringify({
+    version: 3,
+    host: [backend.url],
+    extra_config: { router: { disable_access_log: true } },
+    endpoints: [
+      {
+        endpoint: '/limited',
+        extra_config: { 'qos/ratelimit/router': { max_rate: 100, capacity: 10 } },
+        backend: [{ url_pattern: '/ok' }],
+      },
+    ],
+  });
+  const m = await startManager({ stateDir });
+  const procs: Array<{ stop(): Promise<unknown> }> = [m];
+  const dispatcher = new Agent({ connections: 64 });
+  try {
+    const seed = `127.0.0.1:${m.clusterPort}`;
+    const nodes = [];
+    for (let i = 0; i < 3; i++) {
+      const n = await startNode({ seed, krakendJson });
+      procs.push(n);
+      nodes.push(n);
+    }
+    await waitFor('three alive nodes', async () => (await m.nodes()).filter((n) => n['state'] === 'alive').length === 3, 15_000);
+
+    // Offered: 150 req/s, 80/15/5. Each response is counted in the second it arrives.
+    const rates = [120, 22.5, 7.5];
+    const admitted = new Map<number, number>();
+    const offered = new Map<number, number>();
+    const start = Date.now();
+    const second = () => Math.floor((Date.now() - start) / 1000);
+    const timers = nodes.map((n, i) =>
+      setInterval(() => {
+        const s = second();
+        offered.set(s, (offered.get(s) ?? 0) + 1);
+        request(`${n.url}/limited`, { dispatcher }).then(
+          async (r) => {
+            await r.body.dump();
+            if (r.statusCode === 200) admitted.set(second(), (admitted.get(second()) ?? 0) + 1);
+          },
+          () => {},
+        );
+      }, 1000 / (rates[i] as number)),
+    );
+    // Convergence: a few refresh intervals (1 s each); then two 5-second windows.
+    await new Promise((r) => setTimeout(r, 16_000));
+    for (const t of timers) clearInterval(t);
+    await new Promise((r) => setTimeout(r, 500));
+    for (const [from, to] of [[6, 11], [11, 16]] as const) {
+      let a = 0;
+      let o = 0;
+      for (let s = from; s < to; s++) {
+        a += admitted.get(s) ?? 0;
+        o += offered.get(s) ?? 0;
+      }
+      const admittedRate = a / 5;
+      const offeredRate = o / 5;
+      t.diagnostic(`window ${from}-${to}s: offered ${offeredRate} req/s, admitted ${admittedRate} req/s`);
+      assert.ok(admittedRate <= 110, `window ${from}-${to}s: admitted ${admittedRate} req/s, above 100 + 10%`);
+      // Only judge the floor when the load generator kept up (a shared machine may not).
+      if (offeredRate >= 140) assert.ok(admittedRate >= 90, `window ${from}-${to}s: admitted ${admittedRate} of ${offeredRate} req/s offered`);
+    }
+    const limits = (await (await m.api('/api/v1/limits')).json()) as { limits: Array<{ nodes: unknown[] }> };
+    assert.equal(limits.limits.length, 1);
+    assert.equal(limits.limits[0]?.nodes.length, 3);
+  } finally {
+    await dispatcher.close();
+    await Promise.all(procs.map((p) => p.stop().catch(() => {})));
+    await backend.close();
+  }
+});
