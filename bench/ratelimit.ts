@@ -1,6 +1,8 @@
 /*
- * Micro-benchmark of the rate limiters: a token bucket's tryTake, a per-client bucket store, and the endpoint
- * limit's check as the router calls it (client limit, then endpoint limit).
+ * Two parts. First, a micro-benchmark of the rate limiters: a token bucket's tryTake, a per-client bucket store,
+ * and the endpoint limit's check as the router calls it (client limit, then endpoint limit). Second, the cluster
+ * rate-limit benchmark (issue 7): a simulator on a fake clock comparing an even split, our leases and an exact
+ * central counter on N = 3, 10, 50 nodes (./ratelimit-lib/); its JSON summary is the last line of the output.
  *
  * Limits are set high enough that almost every call is admitted, so the figures are the cost of the common path.
  * The variants run interleaved, round after round; each figure is the median of the rounds.
@@ -17,6 +19,7 @@ import { createRouterLimit } from '../src/ratelimit/router-limit.js';
 import type { RouterLimit } from '../src/ratelimit/router-limit.js';
 import { TokenBucket } from '../src/ratelimit/token-bucket.js';
 import { median } from './lib/stats.js';
+import { printClusterBench } from './ratelimit-lib/report.js';
 
 const HIGH = { rate: { tokens: 1e9, per: 1000 }, capacity: 1e9 };
 // Client buckets that admit everything yet stay below capacity (one token an hour), so the store keeps them: a
@@ -122,3 +125,5 @@ console.log(
 );
 if (sink < 0) console.log(sink);
 console.log(JSON.stringify(summary));
+
+printClusterBench();

@@ -164,7 +164,8 @@ async function main(argv: string[]): Promise<number> {
       clusterAddress: () => members.address,
       managerGraceMs: svc.managerGraceMs,
       demandReport: () => clusterLimits.report(),
-      onLimits: (leases) => clusterLimits.apply(leases),
+      applyLeases: (leases) => clusterLimits.apply(leases),
+      leaseAck: () => clusterLimits.acknowledgement(),
       onManagerGone: () => clusterLimits.standalone(),
       currentConfig: () => served,
       onConfig: async (pushed) => {

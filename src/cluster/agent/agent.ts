@@ -60,6 +60,9 @@ export interface AgentOptions {
   onManagerBack?: () => void;
   /** The demand report sent every `limitRefreshMs` (the manager's, from welcome) while admitted. */
   demandReport?: () => DemandBody | undefined;
+  /** Applies leases; true when some share went down (then `leaseAck` is sent at once). */
+  applyLeases?: (leases: LeaseBody[]) => boolean;
+  leaseAck?: () => DemandBody | undefined;
 }
 
 export class ClusterAgent {
@@ -261,11 +264,14 @@ export class ClusterAgent {
     this.clock.clearInterval(this.reporter);
     if (this.options.demandReport && welcome.limitRefreshMs) {
       const report = this.options.demandReport;
-      this.reporter = this.clock.setInterval(() => {
+      const send = () => {
         const body = report();
         if (body) conn.send({ type: ControlType.Demand, body }).catch(() => {});
-      }, welcome.limitRefreshMs);
+      };
+      this.reporter = this.clock.setInterval(send, welcome.limitRefreshMs);
       this.reporter.unref();
+      // At once too: the manager learns this node's limits now, and leases within a round trip.
+      send();
     }
 
     void this.readLoop(conn);
@@ -323,5 +329,9 @@ export class ClusterAgent {
   private applyLimits(limits: LeaseBody[]): void {
     this.lastLimits = limits;
     this.options.onLimits?.(limits);
+    if (this.options.applyLeases?.(limits)) {
+      const ack = this.options.leaseAck?.();
+      if (ack) this.connection?.send({ type: ControlType.Demand, body: ack }).catch(() => {});
+    }
   }
 }

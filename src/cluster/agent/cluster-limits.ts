@@ -9,8 +9,9 @@ import type { Logger } from '../../base/logger.js';
 import type { Limiter } from '../../ratelimit/limiter.js';
 import type { BucketSettings } from '../../ratelimit/token-bucket.js';
 import type { DemandBody, LeaseBody, LimitReport } from '../control/messages.js';
+import { fallbackFor } from '../../ratelimit/cluster/index.js';
 
-export type FallbackMode = 'safe_share' | 'zero' | { fixed: number };
+import type { FallbackMode } from '../../ratelimit/cluster/index.js';
 
 interface Held {
   rate: number;
@@ -25,6 +26,7 @@ function perSecond(settings: BucketSettings): number {
 }
 
 function bucket(ratePerSecond: number, capacity: number): BucketSettings {
+  // Same settings as the lease book's toBucketSettings: tokens per second.
   return { rate: { tokens: ratePerSecond, per: 1000 }, capacity };
 }
 
@@ -72,7 +74,8 @@ export class ClusterLimits {
   }
 
   /** Applies leases; a lease from an older epoch (a deposed manager) or an older sequence is ignored. */
-  apply(leases: readonly LeaseBody[]): void {
+  apply(leases: readonly LeaseBody[]): boolean {
+    let lowered = false;
     const byId = new Map(this.shared().map((l) => [l.id, l]));
     const now = this.clock.monotonic();
     for (const lease of leases) {
@@ -82,13 +85,35 @@ export class ClusterLimits {
       if (!limiter) continue;
       const prev = this.held.get(lease.limitId);
       if (prev && prev.epoch === lease.epoch && prev.seq > lease.seq) continue;
-      const configRate = perSecond(limiter.config);
-      const safeRate =
-        this.fallback === 'zero' ? 0 : this.fallback === 'safe_share' ? lease.safeShare : Math.min(this.fallback.fixed, configRate);
-      const safeCapacity = configRate > 0 ? Math.max(safeRate > 0 ? 1 : 0, Math.floor((limiter.config.capacity * safeRate) / configRate)) : 0;
-      limiter.setShare(bucket(lease.rate, lease.capacity), { at: now + lease.ttlMs, fallback: bucket(safeRate, safeCapacity) });
+      if (prev && (lease.rate < prev.rate || lease.capacity < prev.capacity)) lowered = true;
+      // The fallback never exceeds what the manager accounted for (fallbackFor caps it at the lease's capacity).
+      limiter.setShare(bucket(lease.rate, lease.capacity), { at: now + lease.ttlMs, fallback: fallbackFor(limiter.config, lease, this.fallback) });
       this.held.set(lease.limitId, { rate: lease.rate, capacity: lease.capacity, expiresAt: now + lease.ttlMs, epoch: lease.epoch, seq: lease.seq });
     }
+    return lowered;
+  }
+
+  /**
+   * A report that only says which leases are held (no demand): sent right after a decrease is applied, so the
+   * manager can hand the freed share to others at once instead of waiting for the lease to expire.
+   */
+  acknowledgement(): DemandBody | undefined {
+    const now = this.clock.monotonic();
+    const limits: LimitReport[] = [];
+    for (const limiter of this.shared()) {
+      const held = this.held.get(limiter.id);
+      if (!held || held.expiresAt <= now) continue;
+      limits.push({
+        limitId: limiter.id,
+        rate: perSecond(limiter.config),
+        capacity: limiter.config.capacity,
+        admitted: 0,
+        rejected: 0,
+        intervalMs: 0,
+        lease: { rate: held.rate, capacity: held.capacity, remainingMs: held.expiresAt - now, epoch: held.epoch, seq: held.seq },
+      });
+    }
+    return limits.length > 0 ? { limits } : undefined;
   }
 
   /** After manager_grace with no manager: back to KrakenD CE's per-instance limits. */

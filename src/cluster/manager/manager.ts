@@ -181,8 +181,8 @@ export class ClusterManager {
     this.leases = new LeaseBook({
       epoch: this.identity.epoch,
       now: this.clock.monotonic(),
+      // The book's default TTL (2 refreshes): a crashed node's share is reused within 3 intervals.
       refreshMs: cfg.limitRefreshMs,
-      ttlMs: cfg.limitRefreshMs * 3,
     });
     const keyring = cfg.clusterKeys.length > 0 ? Keyring.fromConfig(cfg.clusterKeys) : undefined;
     if (!keyring) this.logger.warning(PLAINTEXT_WARNING);
@@ -469,7 +469,8 @@ export class ClusterManager {
     }
     const now = this.clock.monotonic();
     this.leases.report(id, body.limits, now);
-    this.sendLeases(this.leases.grantPending(now));
+    // A resplit on every report: demand shifts and acknowledged decreases take effect within one interval.
+    this.sendLeases(this.leases.allocate(now));
   }
 
   private sendLeases(batches: readonly NodeLeases[]): void {

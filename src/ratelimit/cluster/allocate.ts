@@ -87,7 +87,8 @@ function splitRate(total: number, demands: readonly number[], floor: number): nu
   let shares: number[];
   if (sum <= total) {
     // Everyone gets its want; the spare goes in proportion to the wants (all zero only when floor is 0).
-    shares = sum > 0 ? wants.map((w) => (w * total) / sum) : wants.map(() => total / n);
+    // Divide first: w / sum ≤ 1 cannot overflow, and a subnormal want cannot underflow to nothing.
+    shares = sum > 0 ? wants.map((w) => (w / sum) * total) : wants.map(() => total / n);
   } else {
     const level = waterLevel(wants, total);
     shares = wants.map((w) => Math.min(w, level));
@@ -116,7 +117,7 @@ function splitCapacity(total: number, rates: readonly number[], rateTotal: numbe
   if (total <= 0) return rates.map(() => 0);
   if (total >= n) {
     const rest = total - n;
-    const shares = rates.map((r) => 1 + (rateTotal > 0 ? (rest * r) / rateTotal : rest / n));
+    const shares = rates.map((r) => 1 + (rateTotal > 0 ? (r / rateTotal) * rest : rest / n));
     return trim(shares, total);
   }
   // Fewer tokens than nodes: whole tokens to the nodes with the largest rates.
@@ -133,14 +134,30 @@ function splitCapacity(total: number, rates: readonly number[], rateTotal: numbe
   return trim(shares, total);
 }
 
-/** Scales `shares` down by the least amount that makes their floating-point sum at most `total`. */
+/**
+ * Makes the floating-point sum of `shares` at most `total`: scales them by total ÷ sum, then takes any rounding
+ * excess off the largest share. Bounded: a handful of steps in practice, every share zero as a last resort.
+ */
 function trim(shares: number[], total: number): number[] {
-  let sum = shares.reduce((a, b) => a + b, 0);
-  for (let factor = 1 - 1e-15; sum > total; factor -= 1e-12) {
-    for (let i = 0; i < shares.length; i++) shares[i] = (shares[i] ?? 0) * factor;
-    sum = shares.reduce((a, b) => a + b, 0);
+  let sum = sumOf(shares);
+  if (sum <= total) return shares;
+  if (!(total > 0)) return shares.map(() => 0);
+  const factor = total / sum;
+  for (let i = 0; i < shares.length; i++) shares[i] = (shares[i] ?? 0) * factor;
+  for (let attempt = 1; attempt <= 64 && (sum = sumOf(shares)) > total; attempt++) {
+    let largest = 0;
+    for (let i = 1; i < shares.length; i++) if ((shares[i] ?? 0) > (shares[largest] ?? 0)) largest = i;
+    const share = shares[largest] ?? 0;
+    const cut = Math.max(sum - total, share * Number.EPSILON, Number.MIN_VALUE) * attempt;
+    shares[largest] = Math.max(0, share - cut);
   }
-  return shares;
+  return sumOf(shares) <= total ? shares : shares.map(() => 0);
+}
+
+function sumOf(xs: readonly number[]): number {
+  let s = 0;
+  for (const x of xs) s += x;
+  return s;
 }
 
 function nonNegative(x: number): number {

@@ -9,13 +9,15 @@
  * Units: rates and safe shares in tokens (requests) per second, capacities in tokens, demands in requests per
  * second, durations in ms, every instant a monotonic-clock ms (`now`) of the process that owns the object.
  *
- * Wiring (manager): one LeaseBook per manager term, `new LeaseBook({ epoch, now })`; `setLimits` on every config
- * version; `setNodeState` on join / leave / membership change, then `allocate(now)`; `report(nodeId,
- * body.limits, now)` on each Demand message, then `grantPending(now)`; `allocate(now)` every `refreshMs`. Send each
- * returned NodeLeases as one Limits message (INFO log when `changed`, DEBUG otherwise); `leasesFor(id)` for a
- * Welcome; `view(now)` for the HTTP API.
+ * Wiring (manager): one LeaseBook per manager term, `new LeaseBook({ epoch, now })` (`learning: false` only for a
+ * cluster with no nodes yet); `setLimits` on every config version (`clusterLimit(id, limiter.config)`);
+ * `setNodeState` on join / leave / membership change; `report(nodeId, body.limits, now)` on each Demand message;
+ * `allocate(now)` after each of those and every `refreshMs`. Send each returned NodeLeases as one Limits message
+ * (INFO log when `changed`, DEBUG otherwise); `leasesFor(id)` for a Welcome; `view(now)` for the HTTP API.
  * Wiring (node): for each lease that `supersedes` the one held, `applyLease(limiter, lease, clock.monotonic(),
- * { fallbackMode })`.
+ * { fallbackMode })`; if it lowered the share, send a report at once (`admitted: 0, rejected: 0, intervalMs: 0`,
+ * and the lease): it acknowledges the decrease, which is what lets the manager grant the increases elsewhere.
+ * Before its first lease, a node in cluster mode enforces zero.
  */
 export { allocate, DEFAULT_FLOOR_FRACTION } from './allocate.js';
 export type { AllocateOptions, NodeDemand, Share } from './allocate.js';

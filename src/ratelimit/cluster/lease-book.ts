@@ -17,14 +17,24 @@
  *   running: `alive` (even if silent: partitioned from the manager, it keeps serving on its fallback) or, with
  *   `holdUnreachableFallback`, `unreachable`. A `removed`, `down` (or, by default, `unreachable`) node's share is
  *   reused once its leases have expired, as the issue asks.
- * - for a node the book knows nothing about (after a restart, before the node reported one of this book's
- *   leases): the fallback it may be on, presumed limit ÷ node count.
+ * - for a node that reported holding a former manager's lease (after a restart): that lease, and after it its
+ *   fallback (at most that lease, capped; limit ÷ node count, even).
+ * Nodes met during the learning phase that reported no lease may run on a former manager's fallback the book
+ * cannot see: together they are reserved the limit less the former leases the other nodes reported (a former
+ * manager's leases added up to at most the limit, and a capped fallback is at most its lease), until each reports
+ * holding one of this book's leases.
  *
  * A decrease is sent at once; an increase only up to what Σ commitments leaves free. Room freed by a decrease
- * becomes usable when the node reports the lower lease (its next report, ≤ one refresh interval) or when the
- * higher one expires. `grantPending(now)`, called after reports, sends the increases that became possible
- * without waiting for the next tick. So Σ over nodes of what they may enforce ≤ the limit at every instant, under
- * any message delay up to `maxDelayMs`, any loss, any partition and any manager outage.
+ * becomes usable when the node reports holding the lower lease, or when the higher one expires. So Σ over nodes of
+ * what they may enforce ≤ the limit at every instant, under any message delay up to `maxDelayMs`, any loss, any
+ * partition and any manager outage (test/ratelimit/cluster/lease-book.test.ts checks it on random histories).
+ *
+ * ## Latency: what the wiring should do
+ * The figures of bench/RESULTS.md assume (1) the manager calls `allocate(now)` after each report, not only on its
+ * refresh tick (it answers only the leases that changed, plus renewals due), and (2) a node sends a report at
+ * once after applying a lease that lowers its share (`admitted: 0, rejected: 0, intervalMs: 0` and the lease: an
+ * acknowledgement, which frees the room for the increases). With neither, a shift takes up to twice as long.
+ * `grantPending(now)` is a cheaper alternative to (1) that grants unblocked increases without resplitting.
  *
  * ## Safe share
  * `safeShareMode: 'capped'` (default): a lease's `safeShare` is min(limit ÷ node count, the lease's own rate), the
@@ -39,9 +49,11 @@
  * ## Restart: learning
  * A new book (a restarted manager) starts learning for one lease length (ttl + maxDelay): it records the leases
  * the nodes report holding (`report`'s `lease`, from any epoch), re-issues exactly those figures under its own
- * epoch so nodes do not drop to their fallback, and allocates nothing else. A node joining meanwhile gets a zero
- * lease. Afterwards every lease of the former manager has expired, and a node that reported nothing is presumed
- * on its fallback (limit ÷ node count). A restart therefore causes no burst.
+ * epoch so nodes do not drop to their fallback, and allocates nothing else: a node that reports no lease, or
+ * joins meanwhile, gets nothing until the phase ends (a newcomer should enforce zero until its first lease).
+ * Afterwards every lease of the former manager has expired and the reserve above covers the nodes that never
+ * reported. A restart therefore causes no burst. A manager starting a cluster with no nodes passes
+ * `learning: false`.
  *
  * ## Sequence numbers
  * `seq` grows across all leases of the book from `firstSeq`; nodes keep the lease with the highest (epoch, seq).
@@ -157,7 +169,10 @@ export interface NodeLeaseView {
   readonly lease: Lease | undefined;
   /** Ms until the last lease sent stops counting (manager's view: sent + ttl + maxDelay); 0 when expired. */
   readonly expiresInMs: number;
-  /** What the book counts the node may enforce (see the module comment). */
+  /**
+   * What the book counts the node may enforce (see the module comment); for a node whose former lease is unknown,
+   * an even part of the reserve held for all such nodes.
+   */
   readonly committed: Share;
 }
 
@@ -195,9 +210,11 @@ interface Slot {
   sent: Sent[];
   /** The last lease sent. */
   last: Sent | undefined;
-  /** A lease of another epoch (or another life of this one) the node reported holding; until it expires. */
+  /** A lease of another epoch (or another life of this one) the node reported holding; dropped on an ack of ours. */
   learned: { rate: number; capacity: number; expiresAt: number } | undefined;
-  /** The node has not yet reported holding a lease of this book: it may be on an unknown fallback. */
+  /** The smallest lease of a former manager the node reported (kept after an ack: see unknownReserve). */
+  old: Share | undefined;
+  /** Met while learning and not yet holding one of this book's leases: it may run on a former manager's lease. */
   unknown: boolean;
   /** The node's last report said it holds no lease (so it runs on its fallback, or on nothing). */
   onFallback: boolean;
@@ -302,8 +319,10 @@ export class LeaseBook {
   }
 
   /**
-   * The leases to send now: on the refresh tick, every active node's leases (renewed, or changed); between ticks,
-   * only those that changed. Nodes neither `alive` nor heard from within `silentAfterMs` get nothing.
+   * Resplits every limit and answers the leases to send now: to each active node whose figures changed by more
+   * than `changeTolerance`, or whose last lease was sent 0.9 × refreshMs ago or more (a renewal). Call it on the
+   * refresh tick and after reports and state changes. Nodes neither `alive` nor heard from within
+   * `silentAfterMs` get nothing; during learning, only the re-issued leases go out.
    */
   allocate(now: number): NodeLeases[] {
     this.forgetGone(now);
@@ -368,8 +387,17 @@ export class LeaseBook {
     const views: LimitView[] = [];
     for (const entry of this.limits.values()) {
       const nodes: NodeLeaseView[] = [];
+      const unknown = this.unknownReserve(entry, now, count);
       for (const node of this.nodes.values()) {
         const slot = this.slot(entry, node.id);
+        let committed = this.committed(entry.limit, slot, node, now, count);
+        if (slot.unknown && !slot.learned && this.mayRun(node) && unknown.nodes > 0) {
+          // Its part of the reserve held for the nodes whose former lease is not known.
+          committed = {
+            rate: committed.rate + unknown.share.rate / unknown.nodes,
+            capacity: committed.capacity + unknown.share.capacity / unknown.nodes,
+          };
+        }
         nodes.push({
           nodeId: node.id,
           state: node.state,
@@ -377,7 +405,7 @@ export class LeaseBook {
           demand: this.demand(entry.limit, slot, now),
           lease: slot.last ? this.toLease(entry.limit.limitId, slot.last) : undefined,
           expiresInMs: slot.last ? Math.max(0, slot.last.expiresAt - now) : 0,
-          committed: this.committed(entry.limit, slot, node, now, count),
+          committed,
         });
       }
       views.push({
@@ -418,6 +446,13 @@ export class LeaseBook {
         reservedRate += c.rate;
         reservedCap += c.capacity;
       }
+    }
+    const unknown = this.unknownReserve(entry, now, count);
+    usedRate += unknown.share.rate;
+    usedCap += unknown.share.capacity;
+    if (unknown.inactive) {
+      reservedRate += unknown.share.rate;
+      reservedCap += unknown.share.capacity;
     }
     if (resplit) {
       const targets = split(
@@ -471,7 +506,10 @@ export class LeaseBook {
     return grants;
   }
 
-  /** What `node` may enforce now or later without hearing from the book again (see the module comment). */
+  /**
+   * What `node` may enforce now or later without hearing from the book again (see the module comment), except
+   * the fallback of an `unknown` node that reported no lease: `unknownReserve` covers those together.
+   */
   private committed(limit: ClusterLimit, slot: Slot, node: NodeEntry, now: number, count: number): Share {
     let rate = 0;
     let capacity = 0;
@@ -481,39 +519,66 @@ export class LeaseBook {
         capacity = Math.max(capacity, s.capacity);
       }
     }
-    if (slot.learned && slot.learned.expiresAt > now) {
-      rate = Math.max(rate, slot.learned.rate);
-      capacity = Math.max(capacity, slot.learned.capacity);
+    const learned = slot.learned;
+    if (learned && learned.expiresAt > now) {
+      rate = Math.max(rate, learned.rate);
+      capacity = Math.max(capacity, learned.capacity);
     }
-    const mayRun = node.state === 'alive' || (node.state === 'unreachable' && this.holdUnreachable);
-    if (mayRun) {
-      // Fallbacks of our leases: in 'capped' mode never above the leases themselves, so counting them always is
-      // free while a lease is in force; in 'even' mode only once the node may actually be on it.
-      const fallbackMatters = this.safeShareMode === 'capped' || !this.isActive(node, now) || slot.onFallback;
-      if (fallbackMatters) {
-        for (const s of slot.sent) {
-          rate = Math.max(rate, s.safeRate);
-          capacity = Math.max(capacity, s.safeCapacity);
-        }
+    if (!this.mayRun(node)) return { rate, capacity };
+    // Fallbacks of our leases: in 'capped' mode never above the leases themselves, so counting them always is
+    // free while a lease is in force; in 'even' mode only once the node may actually be on it.
+    if (this.safeShareMode === 'capped' || !this.isActive(node, now) || slot.onFallback) {
+      for (const s of slot.sent) {
+        rate = Math.max(rate, s.safeRate);
+        capacity = Math.max(capacity, s.safeCapacity);
       }
-      if (slot.unknown) {
-        // A fallback granted by a former manager: at most limit ÷ count (and, capped, at most its lease).
-        const presumed = this.presumedFallback(limit, count, slot);
-        rate = Math.max(rate, presumed.rate);
-        capacity = Math.max(capacity, presumed.capacity);
-      }
+    }
+    if (slot.unknown && learned) {
+      // Once a former manager's lease expires, the node runs on that lease's fallback: at most the lease when
+      // capped, limit ÷ node count when even.
+      const even = { rate: limit.rate / Math.max(1, count), capacity: limit.capacity / Math.max(1, count) };
+      const fallback = this.safeShareMode === 'capped' ? learned : even;
+      rate = Math.max(rate, fallback.rate);
+      capacity = Math.max(capacity, fallback.capacity);
     }
     return { rate, capacity };
   }
 
-  private presumedFallback(limit: ClusterLimit, count: number, slot: Slot): Share {
-    let rate = limit.rate / Math.max(1, count);
-    let capacity = limit.capacity / Math.max(1, count);
-    if (this.safeShareMode === 'capped' && slot.learned) {
-      rate = Math.min(rate, slot.learned.rate);
-      capacity = Math.min(capacity, slot.learned.capacity);
+  /**
+   * What the nodes met while learning that reported no lease (so may run on a former manager's fallback) may
+   * enforce all together, and how many they are. 'capped': a former manager's leases added up to at most the
+   * limit and each fallback is at most its lease, so together these nodes hold at most the limit less the former
+   * leases the other nodes reported. 'even': limit ÷ node count each.
+   */
+  private unknownReserve(entry: LimitEntry, now: number, count: number): { share: Share; nodes: number; inactive: boolean } {
+    const { limit } = entry;
+    let nodes = 0;
+    let inactive = false;
+    let oldRate = 0;
+    let oldCap = 0;
+    for (const node of this.nodes.values()) {
+      const slot = this.slot(entry, node.id);
+      if (slot.old) {
+        oldRate += slot.old.rate;
+        oldCap += slot.old.capacity;
+      }
+      if (slot.unknown && !slot.learned && this.mayRun(node)) {
+        nodes++;
+        if (!this.isActive(node, now)) inactive = true;
+      }
     }
-    return { rate, capacity };
+    if (nodes === 0) return { share: ZERO, nodes, inactive };
+    const n = Math.max(1, count);
+    const share =
+      this.safeShareMode === 'capped'
+        ? { rate: Math.max(0, limit.rate - oldRate), capacity: Math.max(0, limit.capacity - oldCap) }
+        : { rate: Math.min(limit.rate, (nodes * limit.rate) / n), capacity: Math.min(limit.capacity, (nodes * limit.capacity) / n) };
+    return { share, nodes, inactive };
+  }
+
+  /** The node may still be admitting requests: `alive` (even if cut off), or `unreachable` if so configured. */
+  private mayRun(node: NodeEntry): boolean {
+    return node.state === 'alive' || (node.state === 'unreachable' && this.holdUnreachable);
   }
 
   private emit(
@@ -587,13 +652,12 @@ export class LeaseBook {
       // Our epoch but not our lease: another life of this manager. Move past its sequence numbers.
       this.seq = Math.max(this.seq, lease.seq);
     }
-    if (lease.epoch > this.epoch) {
-      // A newer manager leased it: this one is deposed. Count the lease, never supersede it.
+    // A lease of a former manager (or of a newer one, if this one is deposed: counted, never superseded).
+    if (lease.epoch > this.epoch || slot.sent.length === 0 || slot.unknown) {
       slot.learned = { rate: lease.rate, capacity: lease.capacity, expiresAt: now + nonNegative(lease.remainingMs) };
-      return;
-    }
-    if (slot.sent.length === 0 || slot.unknown) {
-      slot.learned = { rate: lease.rate, capacity: lease.capacity, expiresAt: now + nonNegative(lease.remainingMs) };
+      slot.unknown = true;
+      // The smallest figure reported: the reserve for the others only grows if a node's figures differ by term.
+      slot.old = { rate: Math.min(slot.old?.rate ?? Infinity, lease.rate), capacity: Math.min(slot.old?.capacity ?? Infinity, lease.capacity) };
     }
   }
 
@@ -648,6 +712,7 @@ export class LeaseBook {
         sent: [],
         last: undefined,
         learned: undefined,
+        old: undefined,
         unknown: this.nodes.get(nodeId)?.survivor ?? false,
         onFallback: false,
         target: undefined,
