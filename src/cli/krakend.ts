@@ -154,7 +154,7 @@ async function main(argv: string[]): Promise<number> {
     const apiAddress = svc.apiAdvertise ?? `${apiHost}:${address.port}`;
     gossip = new NodeGossip({ service: svc, logger, version: PROJECT_VERSION, apiAddress, preset: svc.preset });
     const members = gossip;
-    const clusterLimits = new ClusterLimits(() => gateway.limiters(), systemClock, logger);
+    const clusterLimits = new ClusterLimits(() => gateway.limiters(), systemClock, logger, svc.limitFallback);
     agent = new ClusterAgent({
       service: svc,
       host: gateway,

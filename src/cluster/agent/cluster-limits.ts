@@ -65,6 +65,7 @@ export class ClusterLimits {
         admitted: demand.admitted,
         rejected: demand.rejected,
         intervalMs,
+        windowMs: limiter.config.rate.per,
         ...(held && held.expiresAt > now
           ? { lease: { rate: held.rate, capacity: held.capacity, remainingMs: held.expiresAt - now, epoch: held.epoch, seq: held.seq } }
           : {}),

@@ -39,6 +39,8 @@ export interface ServiceFile {
   name: string;
   /** Gossip timing: `lan` (memberlist's LAN defaults) or `local` (one machine, faster). */
   preset: 'lan' | 'local';
+  /** What a node enforces when its lease of a cluster-wide limit expires unrenewed. */
+  limitFallback: 'safe_share' | 'zero' | { fixed: number };
 }
 
 export type ServiceFileResult =
@@ -57,6 +59,7 @@ const KNOWN_KEYS = new Set([
   'manager_grace',
   'name',
   'preset',
+  'limit_fallback',
 ]);
 
 /** Reads and validates a service file. A missing file means standalone; an unreadable or invalid one, errors. */
@@ -144,10 +147,17 @@ export function parseServiceFile(text: string, source: string): ServiceFileResul
     if (raw['preset'] === 'lan' || raw['preset'] === 'local') preset = raw['preset'];
     else fail('preset', 'must be lan or local');
   }
+  let limitFallback: ServiceFile['limitFallback'] = 'safe_share';
+  const lf = raw['limit_fallback'];
+  if (lf !== undefined) {
+    if (lf === 'safe_share' || lf === 'zero') limitFallback = lf;
+    else if (typeof lf === 'number' && lf >= 0 && Number.isFinite(lf)) limitFallback = { fixed: lf };
+    else fail('limit_fallback', 'must be safe_share, zero, or a number of requests per second');
+  }
   if (errors.length > 0) return { mode: 'invalid', errors };
   return {
     mode: 'cluster',
-    service: { source, seeds, clusterKeys, bind, advertise, port, apiAdvertise, stateDir, managerGraceMs, name, preset },
+    service: { source, seeds, clusterKeys, bind, advertise, port, apiAdvertise, stateDir, managerGraceMs, name, preset, limitFallback },
   };
 }
 

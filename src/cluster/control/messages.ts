@@ -42,6 +42,8 @@ export interface LimitReport {
   admitted: number;
   rejected: number;
   intervalMs: number;
+  /** krakend.json's `every`, in ms: the window demand is averaged over (`50 every 10m`). */
+  windowMs?: number;
   /** The lease the node holds, if any: so a restarted manager learns what is outstanding. */
   lease?: { rate: number; capacity: number; remainingMs: number; epoch: number; seq: number };
 }
@@ -154,6 +156,7 @@ function isLimitReport(v: unknown): boolean {
     num(v['admitted']) &&
     num(v['rejected']) &&
     num(v['intervalMs']) &&
+    (v['windowMs'] === undefined || num(v['windowMs'])) &&
     (lease === undefined ||
       (isObject(lease) && num(lease['rate']) && num(lease['capacity']) && num(lease['remainingMs']) && num(lease['epoch']) && num(lease['seq'])))
   );

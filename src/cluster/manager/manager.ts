@@ -453,7 +453,7 @@ export class ClusterManager {
   private demand(id: string, body: DemandBody): void {
     let changed = false;
     for (const r of body.limits) {
-      const def = `${r.rate}/${r.capacity}`;
+      const def = `${r.rate}/${r.capacity}/${r.windowMs ?? 1000}`;
       if (this.limitDefs.get(r.limitId) !== def) {
         this.limitDefs.set(r.limitId, def);
         changed = true;
@@ -462,8 +462,8 @@ export class ClusterManager {
     if (changed) {
       this.leases.setLimits(
         [...this.limitDefs].map(([limitId, def]) => {
-          const [rate, capacity] = def.split('/').map(Number) as [number, number];
-          return { limitId, rate, capacity };
+          const [rate, capacity, windowMs] = def.split('/').map(Number) as [number, number, number];
+          return { limitId, rate, capacity, windowMs };
         }),
       );
     }
