@@ -1,0 +1,409 @@
+/**
+ * The manager-side stats window: pure, with the manager's wall clock (`now`, ms) passed in. Deltas are bucketed
+ * by the time the manager receives them, into two resolution tiers whose memory is bounded by construction:
+ *
+ * - fine (default 10 s): cluster-wide, one series per endpoint, per backend and one for the cluster total, each
+ *   slot holding counters and a latency histogram;
+ * - coarse (default 60 s): one series per node × endpoint, counters only (latency as a sum and a count).
+ *
+ * Every series is a ring of ceil(window / resolution) + 1 slots, overwritten as time moves on, so memory is at
+ * most (endpoints + backends + 1) × (window/fine + 1) fine slots plus nodes × endpoints × (window/coarse + 1)
+ * coarse slots (`size()`). A series that got nothing for a whole window is deleted by `expire`, which is how the
+ * stats of removed and down nodes stay until they age out. Deltas are deduplicated by (node, stream, seq).
+ */
+import { BUCKETS, Histogram } from './histogram.js';
+import type { HistogramJson } from './histogram.js';
+import type { CircuitState, StatsDelta, StatusCounts } from './collector.js';
+
+// Counter fields of a slot.
+const F_STATUS = 0; // 6 fields: no status, 1xx..5xx
+const F_BYTES_IN = 6;
+const F_BYTES_OUT = 7;
+const F_RATE_LIMITED = 8;
+const F_ERRORS = 9;
+const F_TIMEOUTS = 10;
+const F_LAT_SUM = 11;
+const F_LAT_COUNT = 12;
+const FIELDS = 13;
+
+/** The key of the fine series holding the cluster total (all endpoints). */
+const TOTAL = '';
+
+export interface WindowOptions {
+  /** How far back stats are kept, ms. Default one hour. */
+  windowMs?: number;
+  /** Resolution of the cluster-wide tier (with histograms), ms. Default 10 s. */
+  fineMs?: number;
+  /** Resolution of the per node × endpoint tier (counters), ms. Default 60 s. */
+  coarseMs?: number;
+  /** Sequence numbers remembered per node stream beyond the lowest contiguous one. Default 4096. */
+  dedupSpan?: number;
+}
+
+export type IngestResult = 'accepted' | 'duplicate';
+
+export interface StatsQuery {
+  /** Range in manager wall time, ms, from inclusive, to exclusive. Clamped to the window. */
+  from: number;
+  to: number;
+  /** `METHOD path`. Alone: that endpoint cluster-wide; with `node`: that node's share of it. */
+  endpoint?: string;
+  /** `METHOD path#index`, cluster-wide (not combinable with `node`). */
+  backend?: string;
+  /** A node id: coarse resolution, no percentiles (mean latency only). */
+  node?: string;
+}
+
+export interface StatsSummary {
+  requests: number;
+  /** Requests per second over the point's (or the range's) duration. */
+  rps: number;
+  /** Share of requests answered with 5xx or with no status at all; 0 when there were none. */
+  errorRate: number;
+  status: StatusCounts;
+  bytesIn: number;
+  bytesOut: number;
+  rateLimited: number;
+  errors: number;
+  timeouts: number;
+  /** Mean latency, µs; null when there were no requests. */
+  meanUs: number | null;
+  /** Latency quantiles, µs; null without requests or at the coarse (per node) resolution. */
+  p50Us: number | null;
+  p95Us: number | null;
+  p99Us: number | null;
+}
+
+export interface StatsPoint extends StatsSummary {
+  /** Start of the point's slot, ms. */
+  t: number;
+}
+
+export interface StatsQueryResult {
+  from: number;
+  to: number;
+  resolutionMs: number;
+  series: StatsPoint[];
+  totals: StatsSummary;
+}
+
+/** Slot counts of the tiers, for memory bounds. */
+export interface WindowSize {
+  fineSeries: number;
+  fineSlots: number;
+  histograms: number;
+  coarseSeries: number;
+  coarseSlots: number;
+  nodes: number;
+  /** Estimated bytes held by the slots (typed arrays only, not the Map overhead). */
+  approxBytes: number;
+}
+
+/** A ring of time slots, each with FIELDS counters and optionally a histogram. */
+class Ring {
+  readonly ids: Float64Array;
+  readonly data: Float64Array | Float32Array;
+  readonly hists: (Histogram | null)[] | null;
+  /** Newest slot written. */
+  last = -1;
+
+  /** Fine rings count in Float64 and carry histograms; coarse ones count in Float32 (exact to 2^24 per slot). */
+  constructor(readonly length: number, withHistograms: boolean) {
+    this.ids = new Float64Array(length).fill(-1);
+    this.data = withHistograms ? new Float64Array(length * FIELDS) : new Float32Array(length * FIELDS);
+    this.hists = withHistograms ? new Array<Histogram | null>(length).fill(null) : null;
+  }
+
+  /** The position of an absolute slot, cleared first if it held an older one. */
+  at(slot: number): number {
+    const pos = slot % this.length;
+    if (this.ids[pos] !== slot) {
+      this.ids[pos] = slot;
+      this.data.fill(0, pos * FIELDS, pos * FIELDS + FIELDS);
+      this.hists?.[pos]?.reset();
+    }
+    if (slot > this.last) this.last = slot;
+    return pos;
+  }
+
+  add(
+    slot: number,
+    status: readonly number[],
+    latency: HistogramJson,
+    bytesIn: number,
+    bytesOut: number,
+    rateLimited: number,
+    errors: number,
+    timeouts: number,
+  ): void {
+    const pos = this.at(slot);
+    const d = this.data;
+    const o = pos * FIELDS;
+    for (let i = 0; i < 6; i++) d[o + F_STATUS + i] += status[i] ?? 0;
+    d[o + F_BYTES_IN] += bytesIn;
+    d[o + F_BYTES_OUT] += bytesOut;
+    d[o + F_RATE_LIMITED] += rateLimited;
+    d[o + F_ERRORS] += errors;
+    d[o + F_TIMEOUTS] += timeouts;
+    d[o + F_LAT_SUM] += latency.s;
+    d[o + F_LAT_COUNT] += latency.n;
+    if (this.hists !== null && latency.n > 0) {
+      let h = this.hists[pos];
+      if (h === null || h === undefined) h = this.hists[pos] = new Histogram();
+      h.mergeJSON(latency);
+    }
+  }
+}
+
+interface DedupState {
+  /** Every seq ≤ floor counts as seen. */
+  floor: number;
+  seen: Set<number>;
+  lastAt: number;
+}
+
+export class StatsWindow {
+  readonly windowMs: number;
+  readonly fineMs: number;
+  readonly coarseMs: number;
+  private readonly dedupSpan: number;
+  private readonly fineLength: number;
+  private readonly coarseLength: number;
+  /** Cluster-wide series: endpoint keys, backend keys, and TOTAL. */
+  private readonly fine = new Map<string, Ring>();
+  /** node → endpoint → counters. */
+  private readonly coarse = new Map<string, Map<string, Ring>>();
+  /** node → stream → dedup state. */
+  private readonly dedup = new Map<string, Map<string, DedupState>>();
+  /** node → backend → circuit state last seen. */
+  private readonly circuits = new Map<string, Map<string, { state: CircuitState; at: number }>>();
+  /** node → deltas it reported dropped (the latest figure per stream, summed over streams seen). */
+  private readonly dropped = new Map<string, Map<string, number>>();
+  private lastExpiry = -Infinity;
+
+  constructor(options: WindowOptions = {}) {
+    this.windowMs = options.windowMs ?? 3_600_000;
+    this.fineMs = options.fineMs ?? 10_000;
+    this.coarseMs = options.coarseMs ?? 60_000;
+    this.dedupSpan = options.dedupSpan ?? 4096;
+    if (!(this.fineMs > 0 && this.coarseMs > 0 && this.windowMs >= this.coarseMs && this.windowMs >= this.fineMs)) {
+      throw new RangeError('stats window: resolutions must be positive and no longer than the window');
+    }
+    this.fineLength = Math.ceil(this.windowMs / this.fineMs) + 1;
+    this.coarseLength = Math.ceil(this.windowMs / this.coarseMs) + 1;
+  }
+
+  /**
+   * Adds a node's delta, bucketed at `now` (the manager's receive time). A (node, stream, seq) seen before is a
+   * duplicate and changes nothing. Also expires old series, at most once per coarse slot.
+   */
+  ingest(nodeId: string, delta: StatsDelta, now: number): IngestResult {
+    if (now - this.lastExpiry >= this.coarseMs) this.expire(now);
+    if (!this.firstTime(nodeId, delta.stream, delta.seq, now)) return 'duplicate';
+
+    let drops = this.dropped.get(nodeId);
+    if (drops === undefined) this.dropped.set(nodeId, (drops = new Map()));
+    drops.set(delta.stream, Math.max(drops.get(delta.stream) ?? 0, delta.dropped));
+
+    const fineSlot = Math.floor(now / this.fineMs);
+    const coarseSlot = Math.floor(now / this.coarseMs);
+    let perNode = this.coarse.get(nodeId);
+    if (perNode === undefined) this.coarse.set(nodeId, (perNode = new Map()));
+    const total = this.fineRing(TOTAL);
+    for (const key in delta.endpoints) {
+      const e = delta.endpoints[key]!;
+      this.fineRing(key).add(fineSlot, e.status, e.latency, e.bytesIn, e.bytesOut, e.rateLimited, 0, 0);
+      total.add(fineSlot, e.status, e.latency, e.bytesIn, e.bytesOut, e.rateLimited, 0, 0);
+      let ring = perNode.get(key);
+      if (ring === undefined) perNode.set(key, (ring = new Ring(this.coarseLength, false)));
+      ring.add(coarseSlot, e.status, e.latency, e.bytesIn, e.bytesOut, e.rateLimited, 0, 0);
+    }
+    for (const key in delta.backends) {
+      const b = delta.backends[key]!;
+      if (b.latency.n > 0 || b.errors > 0 || b.timeouts > 0) {
+        this.fineRing(key).add(fineSlot, b.status, b.latency, b.bytesIn, b.bytesOut, 0, b.errors, b.timeouts);
+      }
+      if (b.circuit !== undefined) {
+        let c = this.circuits.get(nodeId);
+        if (c === undefined) this.circuits.set(nodeId, (c = new Map()));
+        c.set(key, { state: b.circuit, at: now });
+      }
+    }
+    return 'accepted';
+  }
+
+  /** Deletes series, dedup state and circuit states that got nothing within the window before `now`. */
+  expire(now: number): void {
+    this.lastExpiry = now;
+    const oldestFine = Math.floor((now - this.windowMs) / this.fineMs);
+    for (const [k, ring] of this.fine) if (ring.last < oldestFine) this.fine.delete(k);
+    const oldestCoarse = Math.floor((now - this.windowMs) / this.coarseMs);
+    for (const [node, perNode] of this.coarse) {
+      for (const [k, ring] of perNode) if (ring.last < oldestCoarse) perNode.delete(k);
+      if (perNode.size === 0) this.coarse.delete(node);
+    }
+    const cutoff = now - this.windowMs;
+    for (const [node, streams] of this.dedup) {
+      for (const [s, st] of streams) if (st.lastAt < cutoff) streams.delete(s);
+      if (streams.size === 0) {
+        this.dedup.delete(node);
+        this.dropped.delete(node);
+      }
+    }
+    for (const [node, c] of this.circuits) {
+      for (const [k, v] of c) if (v.at < cutoff) c.delete(k);
+      if (c.size === 0) this.circuits.delete(node);
+    }
+  }
+
+  /**
+   * Series and totals over [from, to), clamped to the window ending at `now`. The series has one point per slot
+   * (fine resolution cluster-wide, coarse with `node`), zeros where nothing came. Throws a RangeError on a bad
+   * range or on `backend` with `node`.
+   */
+  query(q: StatsQuery, now: number): StatsQueryResult {
+    if (!Number.isFinite(q.from) || !Number.isFinite(q.to) || q.from >= q.to) {
+      throw new RangeError('stats query: from and to must be finite with from < to');
+    }
+    if (q.node !== undefined && q.backend !== undefined) {
+      throw new RangeError('stats query: backends are kept cluster-wide only, not per node');
+    }
+    const res = q.node === undefined ? this.fineMs : this.coarseMs;
+    const first = Math.max(Math.floor(q.from / res), Math.floor((now - this.windowMs) / res));
+    const end = Math.min(Math.ceil(q.to / res), Math.floor(now / res) + 1); // exclusive
+    const points = Math.max(0, end - first);
+
+    let rings: Ring[];
+    if (q.node !== undefined) {
+      const perNode = this.coarse.get(q.node);
+      rings = perNode === undefined ? [] : q.endpoint !== undefined ? optional(perNode.get(q.endpoint)) : [...perNode.values()];
+    } else {
+      rings = optional(this.fine.get(q.backend ?? q.endpoint ?? TOTAL));
+    }
+
+    const sums = new Float64Array(points * FIELDS);
+    const hists: (Histogram | null)[] = new Array<Histogram | null>(points).fill(null);
+    const totalHist = new Histogram();
+    for (const ring of rings) {
+      for (let pos = 0; pos < ring.length; pos++) {
+        const id = ring.ids[pos]!;
+        if (id < first || id >= end) continue;
+        const p = id - first;
+        for (let f = 0; f < FIELDS; f++) sums[p * FIELDS + f] += ring.data[pos * FIELDS + f]!;
+        const h = ring.hists?.[pos];
+        if (h !== null && h !== undefined && h.count > 0) {
+          (hists[p] ??= new Histogram()).merge(h);
+          totalHist.merge(h);
+        }
+      }
+    }
+    const series: StatsPoint[] = [];
+    const total = new Float64Array(FIELDS);
+    for (let p = 0; p < points; p++) {
+      const o = p * FIELDS;
+      for (let f = 0; f < FIELDS; f++) total[f] += sums[o + f]!;
+      series.push({ t: (first + p) * res, ...summarize(sums.subarray(o, o + FIELDS), hists[p] ?? null, res) });
+    }
+    const from = first * res;
+    const to = Math.max(from, end * res);
+    return {
+      from,
+      to,
+      resolutionMs: res,
+      series,
+      totals: summarize(total, q.node === undefined ? totalHist : null, Math.max(to - from, res)),
+    };
+  }
+
+  /** Keys of the endpoints and backends with cluster-wide stats in the window. */
+  keys(): string[] {
+    return [...this.fine.keys()].filter((k) => k !== TOTAL).sort();
+  }
+
+  /** Nodes with stats in the window (including removed and down ones until they age out). */
+  nodes(): string[] {
+    return [...new Set([...this.coarse.keys(), ...this.dedup.keys()])].sort();
+  }
+
+  /** The circuit states last seen for a node's backends. */
+  circuitStates(nodeId: string): Record<string, { state: CircuitState; at: number }> {
+    return Object.fromEntries(this.circuits.get(nodeId) ?? []);
+  }
+
+  /** Deltas a node reported dropping (summed over its streams in the window). */
+  droppedDeltas(nodeId: string): number {
+    let n = 0;
+    for (const v of this.dropped.get(nodeId)?.values() ?? []) n += v;
+    return n;
+  }
+
+  /** Slot counts, for memory bounds. */
+  size(): WindowSize {
+    let histograms = 0;
+    for (const r of this.fine.values()) for (const h of r.hists ?? []) if (h !== null) histograms++;
+    let coarseSeries = 0;
+    for (const m of this.coarse.values()) coarseSeries += m.size;
+    const fineSlots = this.fine.size * this.fineLength;
+    const coarseSlots = coarseSeries * this.coarseLength;
+    return {
+      fineSeries: this.fine.size,
+      fineSlots,
+      histograms,
+      coarseSeries,
+      coarseSlots,
+      nodes: this.nodes().length,
+      approxBytes: fineSlots * (8 + FIELDS * 8 + 8) + histograms * (BUCKETS * 8 + 64) + coarseSlots * (8 + FIELDS * 4),
+    };
+  }
+
+  private fineRing(key: string): Ring {
+    let r = this.fine.get(key);
+    if (r === undefined) this.fine.set(key, (r = new Ring(this.fineLength, true)));
+    return r;
+  }
+
+  /** Records (node, stream, seq) as seen; false if it was already. */
+  private firstTime(nodeId: string, stream: string, seq: number, now: number): boolean {
+    let streams = this.dedup.get(nodeId);
+    if (streams === undefined) this.dedup.set(nodeId, (streams = new Map()));
+    let st = streams.get(stream);
+    if (st === undefined) streams.set(stream, (st = { floor: 0, seen: new Set(), lastAt: now }));
+    st.lastAt = now;
+    if (seq <= st.floor || st.seen.has(seq)) return false;
+    st.seen.add(seq);
+    // Advance the floor over contiguous seqs, and past anything older than the span.
+    while (st.seen.has(st.floor + 1)) st.seen.delete(++st.floor);
+    if (st.seen.size > this.dedupSpan) {
+      const newFloor = seq - this.dedupSpan;
+      for (const s of st.seen) if (s <= newFloor) st.seen.delete(s);
+      if (newFloor > st.floor) st.floor = newFloor;
+    }
+    return true;
+  }
+}
+
+function optional<T>(v: T | undefined): T[] {
+  return v === undefined ? [] : [v];
+}
+
+function summarize(c: Float64Array, hist: Histogram | null, durationMs: number): StatsSummary {
+  const status = Array.from(c.subarray(F_STATUS, F_STATUS + 6)) as StatusCounts;
+  const requests = status[0] + status[1] + status[2] + status[3] + status[4] + status[5];
+  const latCount = c[F_LAT_COUNT]!;
+  const has = hist !== null && hist.count > 0;
+  return {
+    requests,
+    rps: requests / (durationMs / 1000),
+    errorRate: requests === 0 ? 0 : (status[0] + status[5]) / requests,
+    status,
+    bytesIn: c[F_BYTES_IN]!,
+    bytesOut: c[F_BYTES_OUT]!,
+    rateLimited: c[F_RATE_LIMITED]!,
+    errors: c[F_ERRORS]!,
+    timeouts: c[F_TIMEOUTS]!,
+    meanUs: latCount === 0 ? null : c[F_LAT_SUM]! / latCount,
+    p50Us: has ? hist.quantile(0.5) : null,
+    p95Us: has ? hist.quantile(0.95) : null,
+    p99Us: has ? hist.quantile(0.99) : null,
+  };
+}
