@@ -15,6 +15,8 @@ import { ClusterAgent } from '../cluster/agent/agent.js';
 import { NodeGossip } from '../cluster/agent/gossip.js';
 import { ClusterLimits } from '../cluster/agent/cluster-limits.js';
 import { systemClock } from '../base/clock.js';
+import { StatsCollector } from '../stats/collector.js';
+import { cryptoUuid } from '../base/random.js';
 import { ConfigCache } from '../cluster/agent/config-cache.js';
 import { chooseStartupConfig } from '../cluster/agent/startup-config.js';
 import { parseConfigText } from '../gateway/config/load.js';
@@ -137,7 +139,9 @@ async function main(argv: string[]): Promise<number> {
   }
 
   logger.info(`Starting KrakenD v${PROJECT_VERSION} with config ${file}`);
-  const gateway = new Gateway(config, { logger, ...(port !== undefined ? { port } : {}) });
+  // Cluster mode collects per-endpoint and per-backend stats for the manager; standalone pays nothing.
+  const stats = service.mode === 'cluster' ? new StatsCollector({ stream: cryptoUuid() }) : undefined;
+  const gateway = new Gateway(config, { logger, ...(port !== undefined ? { port } : {}), ...(stats ? { stats } : {}) });
   let address;
   try {
     address = await gateway.start();
@@ -166,6 +170,7 @@ async function main(argv: string[]): Promise<number> {
       demandReport: () => clusterLimits.report(),
       applyLeases: (leases) => clusterLimits.apply(leases),
       leaseAck: () => clusterLimits.acknowledgement(),
+      ...(stats ? { stats } : {}),
       onManagerGone: () => clusterLimits.standalone(),
       currentConfig: () => served,
       onConfig: async (pushed) => {

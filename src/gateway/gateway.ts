@@ -17,6 +17,7 @@ import { BackendPools } from './proxy/backend-pools.js';
 import { Routes } from './router/routes.js';
 import { StateRegistry } from './state-registry.js';
 import type { Limiter } from '../ratelimit/limiter.js';
+import type { StatsCollector } from '../stats/collector.js';
 import type { HealthReport } from './router/routes.js';
 import { logAccess } from './router/access-log.js';
 import { PROJECT_VERSION } from '../version.js';
@@ -29,6 +30,8 @@ export interface GatewayOptions {
   /** Bind address; defaults to krakend.json's `address`, else every interface. */
   host?: string;
   version?: string;
+  /** Collects per-endpoint and per-backend stats (cluster mode); absent standalone. */
+  stats?: StatsCollector;
 }
 
 export type GatewayState = 'idle' | 'serving' | 'draining' | 'stopped';
@@ -190,6 +193,7 @@ export class Gateway {
       state: this.carried,
       version: this.version,
       health: () => this.health(),
+      ...(this.options.stats ? { stats: this.options.stats } : {}),
     });
   }
 

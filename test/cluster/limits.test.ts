@@ -103,3 +103,36 @@ test('three nodes under a cluster-wide limit of 100 req/s admit about 100 req/s 
     await backend.close();
   }
 });
+
+test('nodes send their stats to the manager, which shows them per endpoint over its window', async () => {
+  const backend = await startBackend({ '/ok': json({ ok: true }) });
+  const krakendJson = JSON.stringify({
+    version: 3,
+    host: [backend.url],
+    extra_config: { router: { disable_access_log: true } },
+    endpoints: [{ endpoint: '/ok', backend: [{ url_pattern: '/ok' }] }, { endpoint: '/missing', backend: [{ url_pattern: '/nope' }] }],
+  });
+  const m = await startManager({ args: ['--stats-interval', '300ms'] });
+  const procs: Array<{ stop(): Promise<unknown> }> = [m];
+  try {
+    const n = await startNode({ seed: `127.0.0.1:${m.clusterPort}`, krakendJson });
+    procs.push(n);
+    await waitFor('the node alive', async () => (await m.nodes()).length === 1, 15_000);
+    for (let i = 0; i < 20; i++) await (await fetch(`${n.url}/ok`)).arrayBuffer();
+    for (let i = 0; i < 5; i++) await (await fetch(`${n.url}/missing`)).arrayBuffer();
+    const ok = await waitFor('the stats of /ok to arrive', async () => {
+      const r = (await (await m.api('/api/v1/stats?endpoint=' + encodeURIComponent('GET /ok'))).json()) as { totals: { requests: number; p99Us: number | null } };
+      return r.totals.requests >= 20 ? r : undefined;
+    }, 15_000);
+    assert.equal(ok.totals.requests, 20, 'each request counted once, resends included');
+    assert.ok((ok.totals.p99Us ?? 0) > 0);
+    const missing = await waitFor('the stats of /missing', async () => {
+      const r = (await (await m.api('/api/v1/stats?endpoint=' + encodeURIComponent('GET /missing'))).json()) as { totals: { requests: number; errorRate: number } };
+      return r.totals.requests >= 5 ? r : undefined;
+    }, 15_000);
+    assert.equal(missing.totals.errorRate, 1, 'a failing backend answers 500: all errors');
+  } finally {
+    await Promise.all(procs.map((p) => p.stop().catch(() => {})));
+    await backend.close();
+  }
+});

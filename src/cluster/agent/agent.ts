@@ -22,6 +22,7 @@ import type { ConfigBody, DemandBody, JoinBody, LeaseBody, RefusedBody, WelcomeB
 import type { HostPort, ServiceFile } from './service-file.js';
 import { formatHostPort } from './service-file.js';
 import { readNodeId, writeNodeId } from './node-identity.js';
+import type { StatsCollector } from '../../stats/collector.js';
 
 export type AgentState = 'connecting' | 'admitted' | 'refused' | 'left';
 
@@ -63,6 +64,8 @@ export interface AgentOptions {
   /** Applies leases; true when some share went down (then `leaseAck` is sent at once). */
   applyLeases?: (leases: LeaseBody[]) => boolean;
   leaseAck?: () => DemandBody | undefined;
+  /** The node's stats collector: its deltas go to the manager every `statsIntervalMs` until acknowledged. */
+  stats?: StatsCollector;
 }
 
 export class ClusterAgent {
@@ -86,6 +89,7 @@ export class ClusterAgent {
   private managerGone = false;
   private graceCheck: TimerHandle | undefined;
   private reporter: TimerHandle | undefined;
+  private statsTimer: TimerHandle | undefined;
 
   constructor(options: AgentOptions) {
     this.options = options;
@@ -145,6 +149,7 @@ export class ClusterAgent {
     this.clock.clearInterval(this.heartbeat);
     this.clock.clearInterval(this.graceCheck);
     this.clock.clearInterval(this.reporter);
+    this.clock.clearInterval(this.statsTimer);
     const conn = this.connection;
     this.connection = undefined;
     if (conn && !conn.isClosed && this.nodeId && this.currentState === 'admitted') {
@@ -273,6 +278,16 @@ export class ClusterAgent {
       // At once too: the manager learns this node's limits now, and leases within a round trip.
       send();
     }
+    this.clock.clearInterval(this.statsTimer);
+    const stats = this.options.stats;
+    if (stats && welcome.statsIntervalMs) {
+      this.statsTimer = this.clock.setInterval(() => {
+        stats.takeDelta();
+        // Everything not yet acknowledged, oldest first: a resend is never counted twice (the manager dedups).
+        for (const delta of stats.pending()) conn.send({ type: ControlType.Stats, body: { delta } }).catch(() => {});
+      }, welcome.statsIntervalMs);
+      this.statsTimer.unref();
+    }
 
     void this.readLoop(conn);
   }
@@ -288,6 +303,7 @@ export class ClusterAgent {
     this.lastContact = this.clock.monotonic();
     this.clock.clearInterval(this.heartbeat);
     this.clock.clearInterval(this.reporter);
+    this.clock.clearInterval(this.statsTimer);
     if (this.stopped) return;
     // Still admitted as far as serving goes: a lost manager changes nothing for API traffic.
     this.logger.warning('[CLUSTER] Lost the control channel to the manager: reconnecting');
@@ -299,6 +315,9 @@ export class ClusterAgent {
     switch (envelope.type) {
       case ControlType.Config:
         void this.applyConfig(envelope.body as ConfigBody);
+        return;
+      case ControlType.StatsAck:
+        this.options.stats?.ack((envelope.body as { seq: number }).seq);
         return;
       case ControlType.Limits:
         this.applyLimits((envelope.body as { limits: LeaseBody[] }).limits);

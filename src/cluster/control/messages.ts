@@ -5,6 +5,7 @@
  * wire layer, never thrown.
  */
 import { MessageRegistry } from '../wire/index.js';
+import { isStatsDelta } from '../../stats/collector.js';
 import type { VersionRange } from '../wire/index.js';
 
 export const CONTROL_VERSIONS: VersionRange = { min: 1, max: 1 };
@@ -30,6 +31,10 @@ export const ControlType = {
   ConfigNack: 74,
   /** node → manager, every refresh interval: per cluster-wide limit, its figures, the demand seen, the lease held. */
   Demand: 75,
+  /** node → manager, every stats interval: a stats delta (resent until acknowledged; deduplicated by seq). */
+  Stats: 76,
+  /** manager → node: deltas up to this seq are in. */
+  StatsAck: 77,
 } as const;
 
 /** One cluster-wide limit as a node reports it. Rates are tokens per second; capacities, tokens. */
@@ -108,6 +113,8 @@ export interface WelcomeBody {
   managerCluster?: string;
   /** How often the node reports its demand per cluster-wide limit. */
   limitRefreshMs?: number;
+  /** How often the node sends its stats deltas. */
+  statsIntervalMs?: number;
 }
 
 export interface RefusedBody {
@@ -187,7 +194,8 @@ export function isWelcome(b: unknown): b is WelcomeBody {
     num(b['heartbeatMs']) &&
     isLeases(b['limits']) &&
     optStr(b['managerCluster'], 300) &&
-    (b['limitRefreshMs'] === undefined || num(b['limitRefreshMs']))
+    (b['limitRefreshMs'] === undefined || num(b['limitRefreshMs'])) &&
+    (b['statsIntervalMs'] === undefined || num(b['statsIntervalMs']))
   );
 }
 
@@ -208,5 +216,7 @@ export function createControlRegistry(): MessageRegistry {
     .register(ControlType.Config, 'config', (b) => isObject(b) && num(b['version']) && str(b['hash'], 128) && typeof b['body'] === 'string')
     .register(ControlType.ConfigAck, 'config-ack', (b) => isObject(b) && num(b['version']) && str(b['hash'], 128))
     .register(ControlType.Demand, 'demand', (b) => isObject(b) && Array.isArray(b['limits']) && b['limits'].length <= 10_000 && b['limits'].every(isLimitReport))
+    .register(ControlType.Stats, 'stats', (b) => isObject(b) && isStatsDelta(b['delta']))
+    .register(ControlType.StatsAck, 'stats-ack', (b) => isObject(b) && typeof b['stream'] === 'string' && num(b['seq']))
     .register(ControlType.ConfigNack, 'config-nack', (b) => isObject(b) && num(b['version']) && str(b['error'], 65_536));
 }

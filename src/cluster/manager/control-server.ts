@@ -8,6 +8,7 @@ import type { Clock, TimerHandle } from '../../base/clock.js';
 import type { Logger } from '../../base/logger.js';
 import type { FramedConnection, StreamRoute, Keyring, DropCounters } from '../wire/index.js';
 import { CONTROL_VERSIONS, ControlType, createControlRegistry, isJoin } from '../control/messages.js';
+import type { StatsDelta } from '../../stats/collector.js';
 import type { ConfigAckBody, ConfigBody, ConfigNackBody, DemandBody, JoinBody, LeaseBody, RefusedBody, WelcomeBody } from '../control/messages.js';
 
 export type Verdict = { kind: 'welcome'; welcome: WelcomeBody } | { kind: 'refused'; refused: RefusedBody };
@@ -39,6 +40,8 @@ export interface ControlServerOptions {
   onWelcomed?(id: string, join: JoinBody): void;
   /** A node's demand report for the cluster-wide limits. */
   onDemand?(id: string, demand: DemandBody): void;
+  /** A node's stats delta; answered with a StatsAck for its seq. */
+  onStats?(id: string, delta: StatsDelta): void;
 }
 
 interface Session {
@@ -178,6 +181,12 @@ export class ControlServer {
           session.left = true;
           this.options.onLeave(id);
           break;
+        }
+        if (envelope.type === ControlType.Stats) {
+          const delta = (envelope.body as { delta: StatsDelta }).delta;
+          this.options.onStats?.(id, delta);
+          conn.send({ type: ControlType.StatsAck, body: { stream: delta.stream, seq: delta.seq } }).catch(() => {});
+          continue;
         }
         if (envelope.type === ControlType.Demand) {
           this.options.onDemand?.(id, envelope.body as DemandBody);

@@ -17,6 +17,7 @@ import type { Member } from '../membership/index.js';
 import type { NodeConfigStatus, RolloutResult } from './manager.js';
 import type { ConfigVersions } from './config-versions.js';
 import { formatDiff } from './json-diff.js';
+import type { StatsQuery, StatsQueryResult } from '../../stats/window.js';
 import { encodeJson } from '../../gateway/json/encode.js';
 
 /** What the API reads from the manager. */
@@ -28,6 +29,7 @@ export interface ManagerView {
   controlConnected(id: string): boolean;
   gossipMembers(): Member[];
   limitsView(): unknown;
+  statsQuery(q: StatsQuery): StatsQueryResult;
   nodeConfig(id: string): NodeConfigStatus | undefined;
   configVersions(): ConfigVersions;
   applyConfig(text: string, options: { author: string; note?: string; dryRun?: boolean; canary?: number; rollbackOf?: number }): Promise<RolloutResult>;
@@ -135,6 +137,23 @@ export async function startManagerApi(view: ManagerView, options: ManagerApiOpti
       send(res, 200, { diff: formatDiff(entries) });
     } catch (err) {
       send(res, 404, { error: (err as Error).message });
+    }
+  });
+  on('GET', '/api/v1/stats', (req, res) => {
+    const q = new URL(req.url ?? '/', 'http://x').searchParams;
+    const now = Date.now();
+    const to = q.has('to') ? Number(q.get('to')) : now + 1;
+    const from = q.has('from') ? Number(q.get('from')) : to - 3_600_000;
+    try {
+      send(res, 200, view.statsQuery({
+        from,
+        to,
+        ...(q.get('endpoint') ? { endpoint: q.get('endpoint') as string } : {}),
+        ...(q.get('backend') ? { backend: q.get('backend') as string } : {}),
+        ...(q.get('node') ? { node: q.get('node') as string } : {}),
+      }));
+    } catch (err) {
+      send(res, 400, { error: (err as Error).message });
     }
   });
   on('GET', '/api/v1/limits', (_req, res) => sendRaw(res, 200, JSON.stringify({ limits: view.limitsView() })));

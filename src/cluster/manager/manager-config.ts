@@ -25,6 +25,7 @@ export interface ManagerConfig {
   retentionMs: number;
   heartbeatMs: number;
   limitRefreshMs: number;
+  statsIntervalMs: number;
   licenseFile: string;
   licensePublicKeyFile: string;
   licenseMarginDays: number;
@@ -64,6 +65,7 @@ export const MANAGER_KEYS: readonly KeySpec[] = [
   { key: 'retention', field: 'retentionMs', kind: 'duration', env: 'KRAKEND_CM_RETENTION', flag: '--retention', shownDefault: '72h', help: 'registry entries of nodes gone this long are reaped' },
   { key: 'heartbeat', field: 'heartbeatMs', kind: 'duration', env: 'KRAKEND_CM_HEARTBEAT', flag: '--heartbeat', shownDefault: '1s', help: 'control channel heartbeat; a channel silent for 3 beats is closed' },
   { key: 'limit_refresh', field: 'limitRefreshMs', kind: 'duration', env: 'KRAKEND_CM_LIMIT_REFRESH', flag: '--limit-refresh', shownDefault: '1s', help: 'how often nodes report demand and leases of cluster-wide limits are renewed (TTL: 3 refreshes)' },
+  { key: 'stats_interval', field: 'statsIntervalMs', kind: 'duration', env: 'KRAKEND_CM_STATS_INTERVAL', flag: '--stats-interval', shownDefault: '5s', help: 'how often nodes send their stats deltas' },
   { key: 'license_file', field: 'licenseFile', kind: 'string', env: 'KRAKEND_CM_LICENSE', flag: '--license', shownDefault: '<state_dir>/license.json', help: 'signed license, re-read at start, daily, on SIGHUP and when it changes' },
   { key: 'license_public_key', field: 'licensePublicKeyFile', kind: 'string', env: 'KRAKEND_CM_LICENSE_PUBLIC_KEY', flag: '--license-public-key', shownDefault: '<state_dir>/license-public.pem', help: 'Ed25519 public key licenses are verified with' },
   { key: 'license_margin_days', field: 'licenseMarginDays', kind: 'number', env: 'KRAKEND_CM_LICENSE_MARGIN_DAYS', flag: '--license-margin-days', shownDefault: '7', help: 'days an expired license still counts, with warnings' },
@@ -88,6 +90,7 @@ export function defaultManagerConfig(stateDir = DEFAULT_STATE_DIR): ManagerConfi
     retentionMs: 72 * 3_600_000,
     heartbeatMs: 1_000,
     limitRefreshMs: 1_000,
+    statsIntervalMs: 5_000,
     licenseFile: join(stateDir, 'license.json'),
     licensePublicKeyFile: join(stateDir, 'license-public.pem'),
     licenseMarginDays: 7,

@@ -23,6 +23,8 @@ import type { ConfigAnswer, Verdict } from './control-server.js';
 import { ConfigVersions } from './config-versions.js';
 import type { DiffEntry } from './json-diff.js';
 import { LeaseBook } from '../../ratelimit/cluster/index.js';
+import { StatsWindow } from '../../stats/window.js';
+import type { StatsQuery, StatsQueryResult } from '../../stats/window.js';
 import type { NodeLeases } from '../../ratelimit/cluster/index.js';
 import type { DemandBody } from '../control/messages.js';
 import type { ManagerConfig } from './manager-config.js';
@@ -96,6 +98,8 @@ export class ClusterManager {
   private readonly lastRefusalLog = new Map<string, number>();
   private versions!: ConfigVersions;
   private leases!: LeaseBook;
+  /** Nodes' stats over the window, bucketed by this manager's receive time; kept for removed and down nodes too. */
+  private readonly stats = new StatsWindow();
   private limitTicker: TimerHandle | undefined;
   /** Cluster-wide figures per limit id, as the nodes report them from their krakend.json. */
   private readonly limitDefs = new Map<string, string>();
@@ -200,6 +204,7 @@ export class ClusterManager {
       onWelcomed: (id, join) => void this.sendCurrentConfig(id, join),
       onConfigAnswer: (id, answer) => this.recordConfigAnswer(id, answer),
       onDemand: (id, demand) => this.demand(id, demand),
+      onStats: (id, delta) => void this.stats.ingest(id, delta, this.clock.now()),
     });
     // One cluster port: UDP gossip, and TCP for gossip streams and the control channel (told apart by kind).
     const transport = new NetTransport({
@@ -440,9 +445,15 @@ export class ClusterManager {
         heartbeatMs: this.config.heartbeatMs,
         limits: this.leases.leasesFor(result.id),
         limitRefreshMs: this.config.limitRefreshMs,
+        statsIntervalMs: this.config.statsIntervalMs,
         ...(this.membership?.running ? { managerCluster: this.membership.address } : {}),
       },
     };
+  }
+
+  /** Stats over a range (see StatsWindow.query). */
+  statsQuery(q: StatsQuery): StatsQueryResult {
+    return this.stats.query(q, this.clock.now());
   }
 
   /** Per limit and node: demand, lease, expiry (for the API). */

@@ -24,6 +24,9 @@ import { staticMiddleware } from './static.js';
 import type { Middleware, Proxy } from './types.js';
 import { proxyRateLimitMiddleware } from '../../ratelimit/proxy-limit.js';
 import type { Limiter } from '../../ratelimit/limiter.js';
+import { BackendOutcome } from '../../stats/collector.js';
+import type { BackendCounters, StatsCollector } from '../../stats/collector.js';
+import { ErrorCode, KrakendError } from '../../base/errors.js';
 
 export interface ProxyFactoryOptions {
   pools: BackendPools;
@@ -33,12 +36,14 @@ export interface ProxyFactoryOptions {
   maxBackendBodySize: number;
   /** Told about every limiter the stack uses, so the cluster agent can drive their shares. */
   register?: (limiter: Limiter) => void;
+  stats?: StatsCollector;
 }
 
 export function createEndpointProxy(endpoint: EndpointConfig, options: ProxyFactoryOptions): Proxy {
   const concurrent = concurrentMiddleware(endpoint.concurrentCalls);
   const backends = endpoint.backends.map((backend) => {
     let proxy: Proxy = createHttpProxy(backend, { pools: options.pools, maxBodySize: options.maxBackendBodySize });
+    if (options.stats) proxy = backendStatsMiddleware(options.stats.backend(backend.id))(proxy);
     // A backend flatmap replaces the entity formatter (it applies target and group itself), as in Lura.
     proxy = (backendFlatmapMiddleware(backend) ?? formatterMiddleware(backend))(proxy);
     proxy = apply(circuitBreakerMiddleware(backend, { state: options.state, clock: options.clock, logger: options.logger }), proxy);
@@ -75,6 +80,25 @@ export function createEndpointProxy(endpoint: EndpointConfig, options: ProxyFact
   // Lura applies an endpoint-level flatmap only where there is something merged to reshape.
   if (backends.length > 1) proxy = apply(flatmapMiddleware(endpoint.extraConfig), proxy);
   return apply(staticMiddleware(endpoint.extraConfig), proxy);
+}
+
+/** Counts each backend call: latency, and whether it answered, failed or timed out. */
+function backendStatsMiddleware(counters: BackendCounters): Middleware {
+  return (next) =>
+    function countedProxy(request, signal) {
+      const started = performance.now();
+      return next(request, signal).then(
+        (response) => {
+          counters.call(response.metadata.statusCode || 200, (performance.now() - started) * 1000, request.body?.length ?? 0, 0, BackendOutcome.Ok);
+          return response;
+        },
+        (err: unknown) => {
+          const timeout = err instanceof KrakendError && err.code === ErrorCode.BackendTimeout;
+          counters.call(0, (performance.now() - started) * 1000, request.body?.length ?? 0, 0, timeout ? BackendOutcome.Timeout : BackendOutcome.Error);
+          throw err;
+        },
+      );
+    };
 }
 
 function apply(middleware: Middleware | undefined, proxy: Proxy): Proxy {

@@ -15,6 +15,7 @@ import { renderFor } from './render.js';
 import { LightSignal } from '../proxy/light-signal.js';
 import { isMergeError } from '../proxy/merge.js';
 import type { RouterLimit } from '../../ratelimit/router-limit.js';
+import type { StatsCollector } from '../../stats/collector.js';
 import { HttpResponseError } from '../proxy/http-proxy.js';
 import type { OutgoingHeaders } from './render.js';
 
@@ -27,6 +28,8 @@ export interface HandlerContext {
   userAgent: string;
   maxRequestBodySize: number;
   clientIp: ClientIpResolver;
+  /** Per-endpoint stats for the cluster (absent standalone: no cost). */
+  stats?: StatsCollector;
 }
 
 export type EndpointHandler = (req: IncomingMessage, res: ServerResponse, params: Record<string, string>) => void;
@@ -47,8 +50,17 @@ export function createEndpointHandler(
   const buildQuery = queryFilter(endpoint.inputQueryStrings);
   const timeout = endpoint.timeout;
   const { logger } = ctx;
+  const counters = ctx.stats?.endpoint(endpoint.id);
 
   return function endpointHandler(req, res, params) {
+    if (counters) {
+      const started = performance.now();
+      res.once('close', () => {
+        const bytesIn = Number(req.headers['content-length']) || 0;
+        const bytesOut = Number(res.getHeader('content-length')) || 0;
+        counters.request(res.headersSent ? res.statusCode : 0, (performance.now() - started) * 1000, bytesIn, bytesOut);
+      });
+    }
     for (const name in params) {
       const value = params[name] as string;
       if (!validParam(value)) {
@@ -60,6 +72,7 @@ export function createEndpointHandler(
       // Checked before the body is read: a refused request costs as little as possible. KrakenD answers empty.
       const refused = limit.check(req, params, ctx.clientIp(req));
       if (refused !== 0) {
+        counters?.rateLimit();
         res.writeHead(refused, { 'Content-Length': '0', 'X-Krakend': ctx.versionHeader, 'X-Krakend-Completed': 'false' });
         res.end();
         req.resume();

@@ -18,6 +18,7 @@ import type { StateRegistry } from '../state-registry.js';
 import { createEndpointProxy } from '../proxy/factory.js';
 import { createRouterLimit } from '../../ratelimit/router-limit.js';
 import type { Limiter } from '../../ratelimit/limiter.js';
+import type { StatsCollector } from '../../stats/collector.js';
 import { createClientIpResolver } from './client-ip.js';
 import type { ClientIpResolver } from './client-ip.js';
 import { createEndpointHandler } from './endpoint-handler.js';
@@ -41,6 +42,7 @@ export interface RoutesDeps {
   version: string;
   /** What `/__health` reports: it is the gateway's lifecycle, not the config's. */
   health: () => HealthReport;
+  stats?: StatsCollector;
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse, params: Record<string, string>) => void;
@@ -76,6 +78,7 @@ export class Routes {
       userAgent: `KrakenD Version ${deps.version}`,
       maxRequestBodySize: config.gateway.maxRequestBodySize,
       clientIp: this.clientIp,
+      ...(deps.stats ? { stats: deps.stats } : {}),
     };
     if (!this.options.disableHealth) {
       this.add(['GET'], this.options.healthPath, (_req, res) => {
@@ -94,6 +97,7 @@ export class Routes {
         logger: deps.logger,
         maxBackendBodySize: config.gateway.maxBackendBodySize,
         register,
+        ...(deps.stats ? { stats: deps.stats } : {}),
       });
       const limit = createRouterLimit(endpoint, { state: deps.state, clock: deps.clock, register });
       const handler = createEndpointHandler(endpoint, proxy, ctx, limit);
