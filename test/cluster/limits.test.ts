@@ -104,7 +104,7 @@ test('three nodes under a cluster-wide limit of 100 req/s admit about 100 req/s 
   }
 });
 
-test('nodes send their stats to the manager, which shows them per endpoint over its window', async () => {
+test('nodes send their stats to the manager, which shows them per endpoint over its window, and /metrics', async () => {
   const backend = await startBackend({ '/ok': json({ ok: true }) });
   const krakendJson = JSON.stringify({
     version: 3,
@@ -131,6 +131,11 @@ test('nodes send their stats to the manager, which shows them per endpoint over 
       return r.totals.requests >= 5 ? r : undefined;
     }, 15_000);
     assert.equal(missing.totals.errorRate, 1, 'a failing backend answers 500: all errors');
+    const metrics = await (await m.api('/metrics')).text();
+    assert.match(metrics, /^krakend_cluster_nodes\{state="alive"\} 1$/m);
+    assert.match(metrics, /^krakend_cluster_license_max_nodes 2$/m);
+    assert.match(metrics, /^krakend_cluster_gossip_members\{state="alive",role="manager"\} 1$/m);
+    assert.match(metrics, /^# TYPE krakend_cluster_wire_dropped_total gauge$/m);
   } finally {
     await Promise.all(procs.map((p) => p.stop().catch(() => {})));
     await backend.close();

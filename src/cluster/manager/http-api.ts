@@ -17,6 +17,7 @@ import type { Member } from '../membership/index.js';
 import type { NodeConfigStatus, RolloutResult } from './manager.js';
 import type { ConfigVersions } from './config-versions.js';
 import { formatDiff } from './json-diff.js';
+import { createManagerMetrics } from './metrics.js';
 import type { StatsQuery, StatsQueryResult } from '../../stats/window.js';
 import { encodeJson } from '../../gateway/json/encode.js';
 
@@ -55,6 +56,12 @@ export async function startManagerApi(view: ManagerView, options: ManagerApiOpti
   const router = FindMyWay({ caseSensitive: true });
   const on = (method: HTTPMethod, path: string, handler: Handler) => router.on(method, path, handler as never);
 
+  const metrics = createManagerMetrics(view);
+  on('GET', '/metrics', async (_req, res) => {
+    const text = await metrics.metrics();
+    res.writeHead(200, { 'Content-Type': metrics.contentType, 'Content-Length': Buffer.byteLength(text) });
+    res.end(text);
+  });
   on('GET', '/__health', (_req, res) => send(res, 200, { status: 'ok', manager_id: view.managerId }));
   on('GET', '/api/v1/nodes', (_req, res) => send(res, 200, { nodes: view.nodes().map((n) => nodeView(n, view)) }));
   on('GET', '/api/v1/nodes/:id', (_req, res, params) => {
