@@ -13,7 +13,8 @@ import type { BackendPools } from './backend-pools.js';
 import type { StateRegistry } from '../state-registry.js';
 import type { Clock } from '../../base/clock.js';
 import type { Logger } from '../../base/logger.js';
-import { circuitBreakerMiddleware } from './circuit-breaker.js';
+import { breakerState, circuitBreakerMiddleware } from './circuit-breaker.js';
+import type { CircuitBreakerMiddleware } from './circuit-breaker.js';
 import { concurrentMiddleware } from './concurrent.js';
 import { formatterMiddleware } from './entity-formatter.js';
 import { backendFlatmapMiddleware, flatmapMiddleware } from './flatmap.js';
@@ -46,7 +47,9 @@ export function createEndpointProxy(endpoint: EndpointConfig, options: ProxyFact
     if (options.stats) proxy = backendStatsMiddleware(options.stats.backend(backend.id))(proxy);
     // A backend flatmap replaces the entity formatter (it applies target and group itself), as in Lura.
     proxy = (backendFlatmapMiddleware(backend) ?? formatterMiddleware(backend))(proxy);
-    proxy = apply(circuitBreakerMiddleware(backend, { state: options.state, clock: options.clock, logger: options.logger }), proxy);
+    const breaker = circuitBreakerMiddleware(backend, { state: options.state, clock: options.clock, logger: options.logger });
+    proxy = apply(breaker, proxy);
+    if (breaker && options.stats) proxy = breakerStatsMiddleware(breaker, options.stats.backend(backend.id), options.clock)(proxy);
     // KrakenD CE wraps the circuit breaker with the rate limit: a refused call never reaches the breaker.
     proxy = apply(
       proxyRateLimitMiddleware(backend, {
@@ -95,6 +98,25 @@ function backendStatsMiddleware(counters: BackendCounters): Middleware {
         (err: unknown) => {
           const timeout = err instanceof KrakendError && err.code === ErrorCode.BackendTimeout;
           counters.call(0, (performance.now() - started) * 1000, request.body?.length ?? 0, 0, timeout ? BackendOutcome.Timeout : BackendOutcome.Error);
+          throw err;
+        },
+      );
+    };
+}
+
+/** Tells the stats the breaker's state after each call (a fail-fast call included, which never reaches the backend). */
+function breakerStatsMiddleware(breaker: CircuitBreakerMiddleware, counters: BackendCounters, clock: Clock): Middleware {
+  const record = () => counters.circuitState(breakerState(breaker.breaker, clock.monotonic()).state);
+  record();
+  return (next) =>
+    function breakerCountedProxy(request, signal) {
+      return next(request, signal).then(
+        (response) => {
+          record();
+          return response;
+        },
+        (err: unknown) => {
+          record();
           throw err;
         },
       );
