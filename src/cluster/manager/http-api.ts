@@ -18,8 +18,11 @@ import type { NodeConfigStatus, RolloutResult } from './manager.js';
 import type { ConfigVersions } from './config-versions.js';
 import { formatDiff } from './json-diff.js';
 import { createManagerMetrics } from './metrics.js';
-import type { StatsQuery, StatsQueryResult } from '../../stats/window.js';
+import type { StatsQuery, StatsQueryResult, StatsSummary } from '../../stats/window.js';
 import { encodeJson } from '../../gateway/json/encode.js';
+import { mountWebInterface } from './web/routes.js';
+import { HttpError } from './web/respond.js';
+import { parseTimeRange } from './web/stats-range.js';
 
 /** What the API reads from the manager. */
 export interface ManagerView {
@@ -35,6 +38,14 @@ export interface ManagerView {
   configVersions(): ConfigVersions;
   applyConfig(text: string, options: { author: string; note?: string; dryRun?: boolean; canary?: number; rollbackOf?: number }): Promise<RolloutResult>;
   removeNode(id: string, force: boolean): Promise<{ ok: boolean; message: string }>;
+  /** The manager's wall clock, ms: stats ranges are in its time. */
+  now(): number;
+  /** Endpoint and backend keys with stats in the window. */
+  statsKeys(): string[];
+  /** Per endpoint and backend key: totals over [from, to). */
+  statsKeyTotals(from: number, to: number): Map<string, StatsSummary>;
+  /** Per node (removed and down ones too, while the window holds them): totals over [from, to). */
+  statsNodeTotals(from: number, to: number): Map<string, StatsSummary>;
 }
 
 export interface ManagerApiOptions {
@@ -148,10 +159,9 @@ export async function startManagerApi(view: ManagerView, options: ManagerApiOpti
   });
   on('GET', '/api/v1/stats', (req, res) => {
     const q = new URL(req.url ?? '/', 'http://x').searchParams;
-    const now = Date.now();
-    const to = q.has('to') ? Number(q.get('to')) : now + 1;
-    const from = q.has('from') ? Number(q.get('from')) : to - 3_600_000;
     try {
+      const { from, to } = parseTimeRange(q, view.now(), 3_600);
+      checkStatsIds(view, q);
       send(res, 200, view.statsQuery({
         from,
         to,
@@ -160,7 +170,7 @@ export async function startManagerApi(view: ManagerView, options: ManagerApiOpti
         ...(q.get('node') ? { node: q.get('node') as string } : {}),
       }));
     } catch (err) {
-      send(res, 400, { error: (err as Error).message });
+      send(res, err instanceof HttpError ? err.status : 400, { error: (err as Error).message });
     }
   });
   on('GET', '/api/v1/limits', (_req, res) => sendRaw(res, 200, JSON.stringify({ limits: view.limitsView() })));
@@ -178,6 +188,8 @@ export async function startManagerApi(view: ManagerView, options: ManagerApiOpti
       margin_days_left: s.marginDaysLeft ?? null,
     });
   });
+
+  const web = mountWebInterface(on, view, { logger: options.logger });
 
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     const url = req.url ?? '/';
@@ -203,6 +215,7 @@ export async function startManagerApi(view: ManagerView, options: ManagerApiOpti
     port: (server.address() as AddressInfo).port,
     close: () =>
       new Promise<void>((resolve) => {
+        web.close();
         server.closeAllConnections();
         server.close(() => resolve());
       }),
@@ -224,6 +237,19 @@ function nodeView(n: NodeEntry, view: ManagerView) {
     config_version: view.nodeConfig(n.id)?.version ?? null,
     config_error: view.nodeConfig(n.id)?.error ?? null,
   };
+}
+
+/** Unknown ids in a stats query are a 404 that names them, not an empty series that looks like no traffic. */
+function checkStatsIds(view: ManagerView, q: URLSearchParams): void {
+  const node = q.get('node');
+  if (node && !view.nodes().some((n) => n.id === node) && !view.statsNodeTotals(0, view.now() + 1).has(node)) {
+    throw new HttpError(404, `no node ${node} (neither registered nor in the stats window)`);
+  }
+  const keys = new Set(view.statsKeys());
+  for (const kind of ['endpoint', 'backend'] as const) {
+    const key = q.get(kind);
+    if (key && !keys.has(key)) throw new HttpError(404, `no stats for ${kind} ${JSON.stringify(key)} in the window (keys are "METHOD /path", backends "METHOD /path#index"; see /api/v1/stats/keys)`);
+  }
 }
 
 const MAX_CONFIG_UPLOAD = 9 * 1024 * 1024;

@@ -24,7 +24,7 @@ import { ConfigVersions } from './config-versions.js';
 import type { DiffEntry } from './json-diff.js';
 import { LeaseBook } from '../../ratelimit/cluster/index.js';
 import { StatsWindow } from '../../stats/window.js';
-import type { StatsQuery, StatsQueryResult } from '../../stats/window.js';
+import type { StatsQuery, StatsQueryResult, StatsSummary } from '../../stats/window.js';
 import type { NodeLeases } from '../../ratelimit/cluster/index.js';
 import type { DemandBody } from '../control/messages.js';
 import type { ManagerConfig } from './manager-config.js';
@@ -69,6 +69,11 @@ export interface ManagerDeps {
   logger: Logger;
   version: string;
   clock?: Clock;
+  /**
+   * The stats window to start from, instead of an empty one: `npm run bench:stats` hands in a window it filled with
+   * an hour of deltas at simulated times (the window is pure and takes `now`), so it need not wait an hour.
+   */
+  statsWindow?: StatsWindow;
 }
 
 const IDENTITY_KEY = 'manager/identity';
@@ -99,7 +104,7 @@ export class ClusterManager {
   private versions!: ConfigVersions;
   private leases!: LeaseBook;
   /** Nodes' stats over the window, bucketed by this manager's receive time; kept for removed and down nodes too. */
-  private readonly stats = new StatsWindow();
+  private readonly stats: StatsWindow;
   private limitTicker: TimerHandle | undefined;
   /** Cluster-wide figures per limit id, as the nodes report them from their krakend.json. */
   private readonly limitDefs = new Map<string, string>();
@@ -111,6 +116,7 @@ export class ClusterManager {
     this.logger = deps.logger;
     this.clock = deps.clock ?? systemClock;
     this.version = deps.version;
+    this.stats = deps.statsWindow ?? new StatsWindow();
   }
 
   get managerId(): string {
@@ -187,6 +193,9 @@ export class ClusterManager {
       now: this.clock.monotonic(),
       // The book's default TTL (2 refreshes): a crashed node's share is reused within 3 intervals.
       refreshMs: cfg.limitRefreshMs,
+      // An unreachable node may be cut off and still serving on its safe share: keep that share reserved until
+      // it is `down`, by which time the node has dropped it (it holds it for the grace period only, see welcome).
+      holdUnreachableFallback: true,
     });
     const keyring = cfg.clusterKeys.length > 0 ? Keyring.fromConfig(cfg.clusterKeys) : undefined;
     if (!keyring) this.logger.warning(PLAINTEXT_WARNING);
@@ -446,6 +455,7 @@ export class ClusterManager {
         limits: this.leases.leasesFor(result.id),
         limitRefreshMs: this.config.limitRefreshMs,
         statsIntervalMs: this.config.statsIntervalMs,
+        gracePeriodMs: this.config.gracePeriodMs,
         ...(this.membership?.running ? { managerCluster: this.membership.address } : {}),
       },
     };
@@ -454,6 +464,22 @@ export class ClusterManager {
   /** Stats over a range (see StatsWindow.query). */
   statsQuery(q: StatsQuery): StatsQueryResult {
     return this.stats.query(q, this.clock.now());
+  }
+
+  now(): number {
+    return this.clock.now();
+  }
+
+  statsKeys(): string[] {
+    return this.stats.keys();
+  }
+
+  statsKeyTotals(from: number, to: number): Map<string, StatsSummary> {
+    return this.stats.keyTotals(from, to, this.clock.now());
+  }
+
+  statsNodeTotals(from: number, to: number): Map<string, StatsSummary> {
+    return this.stats.nodeTotals(from, to, this.clock.now());
   }
 
   /** Per limit and node: demand, lease, expiry (for the API). */
