@@ -13,6 +13,11 @@
  * requests and only the limit differs; each is measured in its own runs, and their difference is the rate limit's
  * CPU cost per request.
  *
+ * Stats collection (what a cluster node pays per request to count it for the manager) is measured the same way:
+ * a fifth process holds two gateway instances of the same config (bench/lib/stats-gateways.ts), one without and
+ * one with a StatsCollector (a delta taken and acknowledged every 5 s, as the agent does); their `/bench` runs,
+ * back to back in each round, give `stats_overhead_us` (median over rounds of stats-on − stats-off).
+ *
  * Run: `npm run bench:proxy`. Env: BENCH_ROUNDS (3), BENCH_DURATION seconds per run (5), BENCH_WARMUP seconds (2),
  * BENCH_CONNECTIONS at saturation (50), BENCH_FIXED_CONNECTIONS at the fixed rate (20), BENCH_FIXED_RATE req/s (default:
  * half of what the minimal proxy sustained at saturation in round 1), BENCH_PROFILE=1 to write
@@ -71,14 +76,17 @@ const RATE_LIMIT = {
 };
 /** Target: CPU µs per request that the rate limit may add. */
 const RATELIMIT_TARGET_US = 5;
+/** Target: CPU µs per request that stats collection may add. */
+const STATS_TARGET_US = 5;
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const PROJECT_ROOT = resolve(HERE, '../..');
 const GATEWAY_CLI = fileURLToPath(new URL('../src/cli/krakend.js', import.meta.url));
 const BACKEND_SERVER = fileURLToPath(new URL('./lib/backend-server.js', import.meta.url));
 const MINIMAL_PROXY = fileURLToPath(new URL('./lib/minimal-proxy.js', import.meta.url));
+const STATS_GATEWAYS = fileURLToPath(new URL('./lib/stats-gateways.js', import.meta.url));
 
-type TargetName = 'gateway' | 'gateway-limited' | 'minimal' | 'backend';
+type TargetName = 'gateway' | 'gateway-limited' | 'minimal' | 'backend' | 'stats-off' | 'stats-on';
 
 interface Target {
   name: TargetName;
@@ -253,6 +261,13 @@ function ratelimitDelta(r: Round): number {
   return limited && plain ? limited.cpuUsPerReq - plain.cpuUsPerReq : Number.NaN;
 }
 
+/** Stats collection's CPU cost in one round: µs/req with the collector minus without (same process, same config). */
+function statsDelta(r: Round): number {
+  const on = r.saturation.get('stats-on');
+  const off = r.saturation.get('stats-off');
+  return on && off ? on.cpuUsPerReq - off.cpuUsPerReq : Number.NaN;
+}
+
 function medianOf<T>(rounds: readonly Round[], pick: (r: Round) => T | undefined, field: (x: T) => number): number {
   const xs: number[] = [];
   for (const r of rounds) {
@@ -269,7 +284,13 @@ function medianOf<T>(rounds: readonly Round[], pick: (r: Round) => T | undefined
 function saturationOrder(targets: readonly Target[], i: number): Target[] {
   const pick = (name: TargetName) => targets.find((t) => t.name === name) as Target;
   const pair = [pick('gateway'), pick('gateway-limited')];
-  const groups = [i % 2 === 0 ? pair : pair.reverse(), [pick('minimal')], [pick('backend')]];
+  const statsPair = [pick('stats-off'), pick('stats-on')];
+  const groups = [
+    i % 2 === 0 ? pair : pair.reverse(),
+    [pick('minimal')],
+    [pick('backend')],
+    i % 2 === 0 ? statsPair : statsPair.reverse(),
+  ];
   return rotate(groups, i).flat();
 }
 
@@ -311,11 +332,20 @@ async function main(): Promise<void> {
   });
   const minimalPort = await readyPort(minimal);
 
+  const statsGateways = group.fork('stats-gateways', STATS_GATEWAYS, {
+    env: { ...process.env, BENCH_CONFIG_FILE: configFile },
+    execArgv: profileArgs('stats-gateways'),
+  });
+  const statsReady = await statsGateways.request<{ type: string; port: number; statsPort: number }>(undefined, START_TIMEOUT_MS);
+  if (statsReady.type !== 'ready') throw new Error(`stats-gateways: unexpected message ${JSON.stringify(statsReady)}`);
+
   const targets: Target[] = [
     { name: 'gateway', url: `http://127.0.0.1:${gatewayPort}/bench`, child: gateway },
     { name: 'gateway-limited', url: `http://127.0.0.1:${gatewayPort}/bench-limited`, child: gateway },
     { name: 'minimal', url: `http://127.0.0.1:${minimalPort}/bench`, child: minimal },
     { name: 'backend', url: `http://127.0.0.1:${backendPort}/data`, child: backend },
+    { name: 'stats-off', url: `http://127.0.0.1:${statsReady.port}/bench`, child: statsGateways },
+    { name: 'stats-on', url: `http://127.0.0.1:${statsReady.statsPort}/bench`, child: statsGateways },
   ];
   // The fixed-rate latency compares the gateway with the minimal proxy; the limited endpoint is measured at saturation.
   const proxies = targets.filter((t) => t.name === 'gateway' || t.name === 'minimal');
@@ -358,6 +388,7 @@ async function main(): Promise<void> {
     rounds.push(round);
     console.log(saturationTable(`round ${i + 1} saturation`, round.saturation));
     console.log(`  rate limit: ${fmt(ratelimitDelta(round), 1, 0)} µs/req (gateway-limited − gateway)`);
+    console.log(`  stats collection: ${fmt(statsDelta(round), 1, 0)} µs/req (stats-on − stats-off)`);
     console.log(fixedTable(`round ${i + 1} @${fixedRate}/s`, round.fixed));
     console.log('');
   }
@@ -394,6 +425,9 @@ async function main(): Promise<void> {
   // Paired by round: the two gateway runs of a round ran back to back, so machine drift between rounds cancels.
   const ratelimitOverhead = median(rounds.map(ratelimitDelta));
   const limitedCpu = medSat.get('gateway-limited')?.cpuUsPerReq ?? Number.NaN;
+  const statsOverhead = median(rounds.map(statsDelta));
+  const statsOnCpu = medSat.get('stats-on')?.cpuUsPerReq ?? Number.NaN;
+  const statsOffCpu = medSat.get('stats-off')?.cpuUsPerReq ?? Number.NaN;
   const p99Limit = 1.2 * minimalP99 + 1;
   const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED');
   console.log(`\ntarget cpu_overhead_us <= 25: ${overhead.toFixed(1)} µs/req -> ${verdict(overhead <= 25)}`);
@@ -405,6 +439,11 @@ async function main(): Promise<void> {
     `target ratelimit_overhead_us <= ${RATELIMIT_TARGET_US}: ${ratelimitOverhead.toFixed(1)} µs/req (median over rounds ` +
       `of gateway-limited − gateway; difference of medians ${(limitedCpu - gatewayCpu).toFixed(1)}) -> ` +
       verdict(ratelimitOverhead <= RATELIMIT_TARGET_US),
+  );
+  console.log(
+    `target stats_overhead_us <= ${STATS_TARGET_US}: ${statsOverhead.toFixed(1)} µs/req (median over rounds of ` +
+      `stats-on − stats-off; difference of medians ${(statsOnCpu - statsOffCpu).toFixed(1)}) -> ` +
+      verdict(statsOverhead <= STATS_TARGET_US),
   );
 
   // Stopped gracefully before the summary: V8 writes a CPU profile only when the process exits on its own.
@@ -438,6 +477,7 @@ async function main(): Promise<void> {
     gateway_limited_cpu_us_per_req: round(limitedCpu, 1),
     gateway_limited_rps: round(medSat.get('gateway-limited')?.rps ?? Number.NaN, 0),
     ratelimit_overhead_us: round(ratelimitOverhead, 1),
+    stats_overhead_us: round(statsOverhead, 1),
   };
   console.log(JSON.stringify(summary));
 }

@@ -16,6 +16,7 @@ import { NodeGossip } from '../cluster/agent/gossip.js';
 import { ClusterLimits } from '../cluster/agent/cluster-limits.js';
 import { systemClock } from '../base/clock.js';
 import { StatsCollector } from '../stats/collector.js';
+import { nodeTelemetry } from '../gateway/telemetry/prometheus-exporter.js';
 import { cryptoUuid } from '../base/random.js';
 import { ConfigCache } from '../cluster/agent/config-cache.js';
 import { chooseStartupConfig } from '../cluster/agent/startup-config.js';
@@ -139,8 +140,10 @@ async function main(argv: string[]): Promise<number> {
   }
 
   logger.info(`Starting KrakenD v${PROJECT_VERSION} with config ${file}`);
-  // Cluster mode collects per-endpoint and per-backend stats for the manager; standalone pays nothing.
-  const stats = service.mode === 'cluster' ? new StatsCollector({ stream: cryptoUuid() }) : undefined;
+  // Cluster mode collects per-endpoint and per-backend stats for the manager, and so does a node exporting
+  // Prometheus metrics (read from the same counters); otherwise standalone pays nothing. Read at start only.
+  const telemetry = nodeTelemetry(config, cryptoUuid());
+  const stats = telemetry?.stats ?? (service.mode === 'cluster' ? new StatsCollector({ stream: cryptoUuid() }) : undefined);
   const gateway = new Gateway(config, { logger, ...(port !== undefined ? { port } : {}), ...(stats ? { stats } : {}) });
   let address;
   try {
@@ -205,6 +208,18 @@ async function main(argv: string[]): Promise<number> {
   } else {
     logger.info(`Standalone mode: ${service.reason}`);
   }
+  const clusterAgent = agent;
+  const exporters = telemetry?.exporters(
+    logger,
+    clusterAgent ? { nodeId: () => clusterAgent.id, state: () => clusterAgent.state, leases: () => clusterAgent.limits } : undefined,
+  );
+  try {
+    await exporters?.start();
+  } catch (err) {
+    logger.critical(`cannot start the telemetry: ${(err as Error).message}`);
+    await Promise.all([agent?.leave().catch(() => {}), gossip?.leave().catch(() => {}), gateway.shutdown({ delay: 0, drainTimeout: 0 })]);
+    return 1;
+  }
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {
@@ -212,7 +227,7 @@ async function main(argv: string[]): Promise<number> {
       stopping = true;
       logger.info(`${signal} received: shutting down gracefully`);
       // All at once: the manager and the gossip hear of the departure while the listener drains.
-      Promise.all([agent?.leave().catch(() => {}), gossip?.leave().catch(() => {}), gateway.shutdown()])
+      Promise.all([agent?.leave().catch(() => {}), gossip?.leave().catch(() => {}), gateway.shutdown().then(() => exporters?.close())])
         .then(
         () => resolve(0),
         (err: unknown) => {

@@ -44,6 +44,8 @@ export const KNOWN_NAMESPACES: Set<string> = new Set([
   // Holds `sequential`, `static`, `flatmap_filter` and `shadow`.
   'proxy',
   GATEWAY_NAMESPACE,
+  // Its Prometheus exporter (src/gateway/telemetry); other exporters are warned about.
+  'telemetry/opentelemetry',
 ]);
 
 const MIB = 1024 * 1024;

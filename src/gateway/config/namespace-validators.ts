@@ -9,6 +9,7 @@ import { validateCors } from '../router/cors.js';
 import { parseTrustedProxy } from '../router/client-ip.js';
 import { validateCircuitBreaker } from '../proxy/circuit-breaker.js';
 import { validateBackendHttp } from '../proxy/http-proxy.js';
+import { inspectTelemetry, TELEMETRY_NAMESPACE } from '../telemetry/config.js';
 
 export type NamespaceLevel = 'service' | 'endpoint' | 'backend';
 
@@ -64,6 +65,7 @@ const VALIDATORS: Record<string, Validator> = {
   'security/cors': only('security/cors', 'service', 'the service', validateCors),
   'qos/circuit-breaker': only('qos/circuit-breaker', 'backend', 'a backend', validateCircuitBreaker),
   'backend/http': only('backend/http', 'backend', 'a backend', validateBackendHttp),
+  [TELEMETRY_NAMESPACE]: (extra, level) => (level === 'service' ? inspectTelemetry(extra) : misplaced(TELEMETRY_NAMESPACE, 'the service')),
   [PROXY_NAMESPACE]: (extra, level) =>
     level === 'service'
       ? { errors: [], warnings: [] }
