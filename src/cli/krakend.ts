@@ -198,6 +198,7 @@ async function main(argv: string[]): Promise<number> {
         return { ok: true };
       },
       onAdmitted: (id, welcome) => {
+        clusterLimits.setFallbackHold(welcome.gracePeriodMs);
         if (!welcome.managerCluster) return;
         members.ensure(id, [welcome.managerCluster]).catch((err: unknown) => {
           logger.error(`[CLUSTER] Gossip could not start: ${(err as Error).message}`);

@@ -33,10 +33,14 @@ export type LimitKind = 'endpoint' | 'client' | 'backend';
 
 export const REFUSAL: Readonly<Record<LimitKind, Refusal>> = { endpoint: 503, client: 429, backend: 500 };
 
-/** A lease's expiry: after `at` (monotonic ms) the limiter falls back to `fallback`, the safe share. */
+/**
+ * A lease's expiry: after `at` (monotonic ms) the limiter falls back to `fallback`, the safe share, which may
+ * itself expire (`then`): a cut-off node holds its safe share only as long as the manager reserves it.
+ */
 export interface ShareExpiry {
   readonly at: number;
   readonly fallback: BucketSettings;
+  readonly then?: ShareExpiry;
 }
 
 export interface Limiter {
@@ -146,10 +150,10 @@ abstract class BaseLimiter implements Limiter {
     this.store.setSettings(this.leasedShare ? clamp(this.leasedShare, config) : config);
   }
 
-  /** Called by `admit` once the lease has expired: the safe share applies until the next `setShare`. */
+  /** Called by `admit` once the lease has expired: the safe share applies until the next `setShare` (or its own expiry). */
   protected expire(): void {
     const fallback = this.expiry?.fallback ?? this.configured;
-    this.setShare(fallback);
+    this.setShare(fallback, this.expiry?.then);
   }
 }
 

@@ -26,6 +26,9 @@ import type { StatsCollector } from '../../stats/collector.js';
 
 export type AgentState = 'connecting' | 'admitted' | 'refused' | 'left';
 
+/** Handshake failures that mean the manager does not accept this node's cluster key (wire RefusalReason). */
+const KEY_REFUSALS = new Set(['key_required', 'no_key_configured', 'unknown_key', 'auth_failed']);
+
 /** What the agent needs from the node it runs in. */
 export interface AgentHost {
   /** Stop (reason) or resume (undefined) serving API traffic. */
@@ -176,7 +179,18 @@ export class ClusterAgent {
     const seed = this.seed();
     this.connect(seed).catch((err: unknown) => {
       if (this.stopped) return;
-      this.logger.debug(`[CLUSTER] Manager ${formatHostPort(seed)} not reachable: ${(err as Error).message}`);
+      const reason = (err as { reason?: unknown }).reason;
+      if (typeof reason === 'string' && KEY_REFUSALS.has(reason)) {
+        // A manager that does not take our key refuses us as surely as a `refused` message: serve nothing (503),
+        // say why, and keep retrying (the operator may fix the key on either side).
+        this.refused({
+          reason: 'invalid',
+          message: `the manager at ${formatHostPort(seed)} refused this node's cluster key: ${(err as Error).message}`,
+          retryMs: 0,
+        });
+      } else {
+        this.logger.debug(`[CLUSTER] Manager ${formatHostPort(seed)} not reachable: ${(err as Error).message}`);
+      }
       this.scheduleRetry();
     });
   }
@@ -258,8 +272,9 @@ export class ClusterAgent {
     this.currentState = 'admitted';
     this.options.host.setRefusal(undefined);
     this.logger.info(`[CLUSTER] Admitted by the manager at ${formatHostPort(seed)} as ${welcome.id}`);
-    this.applyLimits(welcome.limits);
+    // onAdmitted first: it passes on the welcome's settings the leases are applied with (the grace period).
     this.options.onAdmitted?.(welcome.id, welcome);
+    this.applyLimits(welcome.limits);
 
     this.clock.clearInterval(this.heartbeat);
     this.heartbeat = this.clock.setInterval(() => {

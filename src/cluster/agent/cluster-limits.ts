@@ -34,6 +34,8 @@ export class ClusterLimits {
   private readonly held = new Map<string, Held>();
   private lastEpoch = 0;
   private lastReportAt: number;
+  /** The manager's grace period (from its welcome): how long a safe share may be used without hearing from it. */
+  private fallbackHoldMs: number | undefined;
 
   constructor(
     private readonly limiters: () => readonly Limiter[],
@@ -74,6 +76,11 @@ export class ClusterLimits {
     return limits.length > 0 ? { limits } : undefined;
   }
 
+  /** The manager's grace period, from its welcome; undefined (an older manager) keeps the safe share indefinitely. */
+  setFallbackHold(ms: number | undefined): void {
+    this.fallbackHoldMs = ms;
+  }
+
   /** Applies leases; a lease from an older epoch (a deposed manager) or an older sequence is ignored. */
   apply(leases: readonly LeaseBody[]): boolean {
     let lowered = false;
@@ -87,8 +94,13 @@ export class ClusterLimits {
       const prev = this.held.get(lease.limitId);
       if (prev && prev.epoch === lease.epoch && prev.seq > lease.seq) continue;
       if (prev && (lease.rate < prev.rate || lease.capacity < prev.capacity)) lowered = true;
-      // The fallback never exceeds what the manager accounted for (fallbackFor caps it at the lease's capacity).
-      limiter.setShare(bucket(lease.rate, lease.capacity), { at: now + lease.ttlMs, fallback: fallbackFor(limiter.config, lease, this.fallback) });
+      // The fallback never exceeds what the manager accounted for (fallbackFor caps it at the lease's capacity),
+      // and lasts only while the manager reserves it: until it may have declared this node `down` (grace period).
+      const at = now + lease.ttlMs;
+      const then = this.fallback === 'safe_share' && this.fallbackHoldMs !== undefined
+        ? { at: now + Math.max(lease.ttlMs, this.fallbackHoldMs), fallback: bucket(0, 0) }
+        : undefined;
+      limiter.setShare(bucket(lease.rate, lease.capacity), { at, fallback: fallbackFor(limiter.config, lease, this.fallback), ...(then ? { then } : {}) });
       this.held.set(lease.limitId, { rate: lease.rate, capacity: lease.capacity, expiresAt: now + lease.ttlMs, epoch: lease.epoch, seq: lease.seq });
     }
     return lowered;

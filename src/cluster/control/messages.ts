@@ -115,6 +115,12 @@ export interface WelcomeBody {
   limitRefreshMs?: number;
   /** How often the node sends its stats deltas. */
   statsIntervalMs?: number;
+  /**
+   * The manager's grace period: after this long without hearing from the manager, a node stops using the safe
+   * share of its cluster-wide limits (zero), since by then the manager may have declared it `down` and handed its
+   * share to the others.
+   */
+  gracePeriodMs?: number;
 }
 
 export interface RefusedBody {
@@ -195,7 +201,8 @@ export function isWelcome(b: unknown): b is WelcomeBody {
     isLeases(b['limits']) &&
     optStr(b['managerCluster'], 300) &&
     (b['limitRefreshMs'] === undefined || num(b['limitRefreshMs'])) &&
-    (b['statsIntervalMs'] === undefined || num(b['statsIntervalMs']))
+    (b['statsIntervalMs'] === undefined || num(b['statsIntervalMs'])) &&
+    (b['gracePeriodMs'] === undefined || num(b['gracePeriodMs']))
   );
 }
 

@@ -193,6 +193,9 @@ export class ClusterManager {
       now: this.clock.monotonic(),
       // The book's default TTL (2 refreshes): a crashed node's share is reused within 3 intervals.
       refreshMs: cfg.limitRefreshMs,
+      // An unreachable node may be cut off and still serving on its safe share: keep that share reserved until
+      // it is `down`, by which time the node has dropped it (it holds it for the grace period only, see welcome).
+      holdUnreachableFallback: true,
     });
     const keyring = cfg.clusterKeys.length > 0 ? Keyring.fromConfig(cfg.clusterKeys) : undefined;
     if (!keyring) this.logger.warning(PLAINTEXT_WARNING);
@@ -452,6 +455,7 @@ export class ClusterManager {
         limits: this.leases.leasesFor(result.id),
         limitRefreshMs: this.config.limitRefreshMs,
         statsIntervalMs: this.config.statsIntervalMs,
+        gracePeriodMs: this.config.gracePeriodMs,
         ...(this.membership?.running ? { managerCluster: this.membership.address } : {}),
       },
     };
