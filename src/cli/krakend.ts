@@ -161,7 +161,7 @@ async function main(argv: string[]): Promise<number> {
     const apiAddress = svc.apiAdvertise ?? `${apiHost}:${address.port}`;
     gossip = new NodeGossip({ service: svc, logger, version: PROJECT_VERSION, apiAddress, preset: svc.preset });
     const members = gossip;
-    const clusterLimits = new ClusterLimits(() => gateway.limiters(), systemClock, logger, svc.limitFallback);
+    const clusterLimits = new ClusterLimits(() => gateway.limiters(), systemClock, logger, svc.limitFallback, () => members.reachability());
     agent = new ClusterAgent({
       service: svc,
       host: gateway,

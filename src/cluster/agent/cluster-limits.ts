@@ -4,7 +4,7 @@
  * the limiter itself against the monotonic clock on every admission, so a node stopped (SIGSTOP) past its lease
  * resumes on the safe share, never on a stale lease. Per-client limits stay per node (see the README).
  */
-import type { Clock } from '../../base/clock.js';
+import type { Clock, TimerHandle } from '../../base/clock.js';
 import type { Logger } from '../../base/logger.js';
 import type { Limiter } from '../../ratelimit/limiter.js';
 import type { BucketSettings } from '../../ratelimit/token-bucket.js';
@@ -19,7 +19,25 @@ interface Held {
   expiresAt: number;
   epoch: number;
   seq: number;
+  /** The safe share this lease falls back to. */
+  fallback: BucketSettings;
+  /** Monotonic ms after which the safe share is no longer reserved by the manager (last lease + grace period). */
+  holdUntil: number;
+  /** Past holdUntil, this node was cut off from most of the cluster: it admits nothing until the next lease. */
+  stopped: boolean;
 }
+
+/** How much of the cluster gossip shows this node in contact with: nodes reachable (itself included), nodes known. */
+export interface Reachability {
+  reachable: number;
+  known: number;
+}
+
+/** How often the hold is re-checked, and how far ahead each check extends the safe share. */
+const CHECK_MS = 500;
+const EXTEND_MS = 2_000;
+/** After an event-loop stall (SIGSTOP) the gossip view is stale: distrust it for this long. */
+const STALE_VIEW_MS = 5_000;
 
 function perSecond(settings: BucketSettings): number {
   return (settings.rate.tokens * 1000) / settings.rate.per;
@@ -36,14 +54,28 @@ export class ClusterLimits {
   private lastReportAt: number;
   /** The manager's grace period (from its welcome): how long a safe share may be used without hearing from it. */
   private fallbackHoldMs: number | undefined;
+  /** The most nodes gossip knew since the last lease: a partition must not shrink the majority it is judged by. */
+  private peakKnown = 0;
+  private lastCheckAt: number;
+  private trustViewAfter = 0;
+  private checker: TimerHandle | undefined;
 
+  /**
+   * `reachability` (from gossip) decides what happens past the grace period without a lease: a node in contact
+   * with a strict majority of the nodes (the manager is down or restarting) keeps its safe share, since no manager
+   * is handing that share to anyone; a node cut off from most of the cluster stops admitting on cluster-wide limits,
+   * since the manager, on the other side, may have declared it `down` and given its share to the others.
+   * Without it, the safe share always ends with the grace period.
+   */
   constructor(
     private readonly limiters: () => readonly Limiter[],
     private readonly clock: Clock,
     private readonly logger: Logger,
     private readonly fallback: FallbackMode = 'safe_share',
+    private readonly reachability?: () => Reachability | undefined,
   ) {
     this.lastReportAt = clock.monotonic();
+    this.lastCheckAt = clock.monotonic();
   }
 
   /** Limits this node enforces cluster-wide: endpoint and backend limits (client limits stay per node). */
@@ -76,9 +108,53 @@ export class ClusterLimits {
     return limits.length > 0 ? { limits } : undefined;
   }
 
-  /** The manager's grace period, from its welcome; undefined (an older manager) keeps the safe share indefinitely. */
+  /**
+   * The manager's grace period, from its welcome; undefined (an older manager) keeps the safe share until
+   * manager_grace. Starts the periodic check of the hold.
+   */
   setFallbackHold(ms: number | undefined): void {
     this.fallbackHoldMs = ms;
+    if (ms !== undefined && this.checker === undefined && this.fallback === 'safe_share') {
+      this.lastCheckAt = this.clock.monotonic();
+      this.checker = this.clock.setInterval(() => this.check(), CHECK_MS);
+      (this.checker as { unref?: () => void }).unref?.();
+    }
+  }
+
+  close(): void {
+    this.clock.clearInterval(this.checker);
+    this.checker = undefined;
+  }
+
+  /**
+   * Past a limit's hold, keeps its safe share going in short extensions while this node sees a majority (and its
+   * view is fresh), or lets it lapse to zero. The extensions are short so a stalled process (SIGSTOP) resumes at
+   * zero rather than on a share the manager stopped reserving.
+   */
+  check(): void {
+    const now = this.clock.monotonic();
+    if (now - this.lastCheckAt > 3 * CHECK_MS) this.trustViewAfter = now + STALE_VIEW_MS;
+    this.lastCheckAt = now;
+    const view = this.reachability?.();
+    if (view) this.peakKnown = Math.max(this.peakKnown, view.known);
+    const majority = view !== undefined && now >= this.trustViewAfter && view.reachable * 2 > this.peakKnown;
+    const byId = new Map(this.shared().map((l) => [l.id, l]));
+    for (const [id, held] of this.held) {
+      // Extensions start one check early, so a majority node never sees a gap at the end of the hold.
+      if (held.stopped || now < held.expiresAt || now + CHECK_MS < held.holdUntil) continue;
+      const limiter = byId.get(id);
+      if (!limiter) continue;
+      if (majority) {
+        limiter.setShare(held.fallback, { at: now + EXTEND_MS, fallback: bucket(0, 0) });
+      } else if (now >= held.holdUntil) {
+        held.stopped = true;
+        limiter.setShare(bucket(0, 0));
+        this.logger.warning(
+          `[CLUSTER] ${id}: no lease for longer than the grace period and out of touch with most of the cluster` +
+            ` (${view?.reachable ?? 0} of ${this.peakKnown} nodes): admitting nothing on it until a manager answers`,
+        );
+      }
+    }
   }
 
   /** Applies leases; a lease from an older epoch (a deposed manager) or an older sequence is ignored. */
@@ -94,15 +170,16 @@ export class ClusterLimits {
       const prev = this.held.get(lease.limitId);
       if (prev && prev.epoch === lease.epoch && prev.seq > lease.seq) continue;
       if (prev && (lease.rate < prev.rate || lease.capacity < prev.capacity)) lowered = true;
-      // The fallback never exceeds what the manager accounted for (fallbackFor caps it at the lease's capacity),
-      // and lasts only while the manager reserves it: until it may have declared this node `down` (grace period).
+      // The fallback never exceeds what the manager accounted for (fallbackFor caps it at the lease's capacity).
+      // The manager reserves it until it may declare this node `down` (grace period); past that, `check` decides.
       const at = now + lease.ttlMs;
-      const then = this.fallback === 'safe_share' && this.fallbackHoldMs !== undefined
-        ? { at: now + Math.max(lease.ttlMs, this.fallbackHoldMs), fallback: bucket(0, 0) }
-        : undefined;
-      limiter.setShare(bucket(lease.rate, lease.capacity), { at, fallback: fallbackFor(limiter.config, lease, this.fallback), ...(then ? { then } : {}) });
-      this.held.set(lease.limitId, { rate: lease.rate, capacity: lease.capacity, expiresAt: now + lease.ttlMs, epoch: lease.epoch, seq: lease.seq });
+      const fallback = fallbackFor(limiter.config, lease, this.fallback);
+      const holdUntil = this.fallbackHoldMs === undefined ? Infinity : now + Math.max(lease.ttlMs, this.fallbackHoldMs);
+      const then = this.fallback === 'safe_share' && holdUntil !== Infinity ? { at: holdUntil, fallback: bucket(0, 0) } : undefined;
+      limiter.setShare(bucket(lease.rate, lease.capacity), { at, fallback, ...(then ? { then } : {}) });
+      this.held.set(lease.limitId, { rate: lease.rate, capacity: lease.capacity, expiresAt: at, epoch: lease.epoch, seq: lease.seq, fallback, holdUntil, stopped: false });
     }
+    if (leases.length > 0) this.peakKnown = this.reachability?.()?.known ?? 0;
     return lowered;
   }
 

@@ -39,6 +39,22 @@ export class NodeGossip {
     return this.membership?.members() ?? [];
   }
 
+  /**
+   * Nodes (not managers) this node is in contact with, itself included (alive and not suspected), and nodes known
+   * (all but those that left). Undefined until gossip runs: then nothing is known.
+   */
+  reachability(): { reachable: number; known: number } | undefined {
+    if (!this.membership?.running) return undefined;
+    let reachable = 0;
+    let known = 0;
+    for (const m of this.membership.members()) {
+      if (m.meta.role !== 'node' || m.state === 'removed') continue;
+      known++;
+      if (m.local || (m.state === 'alive' && !m.suspect)) reachable++;
+    }
+    return { reachable, known };
+  }
+
   /** Starts (or restarts, under a new id) and joins through `seeds`. */
   async ensure(id: string, seeds: readonly string[]): Promise<void> {
     if (this.membership && this.membership.id !== id) {

@@ -197,6 +197,9 @@ export class ClusterManager {
       // it is `down`, by which time the node has dropped it (it holds it for the grace period only, see welcome).
       holdUnreachableFallback: true,
     });
+    // Nodes the registry counts may still be serving on a former lease or its fallback, and some reconnect only
+    // after the learning phase (the agents' backoff): the book reserves for them until each reports or is `down`.
+    for (const n of this.registry.list()) if (n.state === 'alive' || n.state === 'unreachable') this.leaseState(n.id);
     const keyring = cfg.clusterKeys.length > 0 ? Keyring.fromConfig(cfg.clusterKeys) : undefined;
     if (!keyring) this.logger.warning(PLAINTEXT_WARNING);
 

@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FakeClock } from '../../../src/base/fake-clock.js';
 import { memoryLogger } from '../../../src/base/logger.js';
@@ -74,4 +74,76 @@ test('standalone again after manager_grace: the per-instance figures apply', () 
   limits.standalone();
   assert.equal(limiter.leased, false);
   assert.equal(limiter.share.capacity, 100);
+});
+
+describe('past the grace period without a lease', () => {
+  const HOLD = 5_000;
+  function withReach(view: { reachable: number; known: number } | undefined) {
+    const clock = new FakeClock();
+    const { logger, lines } = memoryLogger();
+    const limiter = createLimiter({ id: 'ratelimit/router:GET /a', kind: 'endpoint', config: { rate: { tokens: 100, per: 1000 }, capacity: 100 }, clock });
+    const state = { view };
+    const limits = new ClusterLimits(() => [limiter], clock, logger, 'safe_share', () => state.view);
+    limits.setFallbackHold(HOLD);
+    return { clock, limiter, limits, state, lines };
+  }
+  /** Requests admitted over one second, spread evenly (the bucket refills meanwhile). */
+  function admittedPerSecond(clock: FakeClock, limiter: ReturnType<typeof createLimiter>): number {
+    let n = 0;
+    for (let i = 0; i < 100; i++) {
+      clock.advance(10);
+      for (let j = 0; j < 5; j++) if (limiter.admit() === 0) n++;
+    }
+    return n;
+  }
+
+  test('a node cut off from most of the cluster stops admitting, and the next lease restores it', (t) => {
+    const { clock, limiter, limits, state, lines } = withReach({ reachable: 4, known: 4 });
+    t.after(() => limits.close());
+    limits.apply([lease({ rate: 50, capacity: 50, safeShare: 10 })]);
+    state.view = { reachable: 1, known: 4 };
+    clock.advance(4_000);
+    assert.ok(admittedPerSecond(clock, limiter) > 0, 'the safe share while the manager still reserves it');
+    clock.advance(1_000);
+    assert.equal(admittedPerSecond(clock, limiter), 0, 'nothing past the hold, in a minority');
+    assert.ok(lines.some((l) => l.includes('admitting nothing')), lines.join('\n'));
+    limits.apply([lease({ rate: 50, capacity: 50, safeShare: 10, seq: 2 })]);
+    assert.ok(admittedPerSecond(clock, limiter) > 10);
+  });
+
+  test('gossip forgetting the unreachable nodes does not make a lone node a majority', (t) => {
+    const { clock, limiter, limits, state } = withReach({ reachable: 4, known: 4 });
+    t.after(() => limits.close());
+    limits.apply([lease({ rate: 50, capacity: 50, safeShare: 10 })]);
+    state.view = { reachable: 1, known: 1 }; // the others reaped from its view
+    clock.advance(HOLD + 1_000);
+    assert.equal(admittedPerSecond(clock, limiter), 0);
+  });
+
+  test('a node still in touch with a majority (the manager is down) keeps its safe share', (t) => {
+    const { clock, limiter, limits } = withReach({ reachable: 3, known: 4 });
+    t.after(() => limits.close());
+    limits.apply([lease({ rate: 50, capacity: 50, safeShare: 10 })]);
+    clock.advance(HOLD * 4);
+    const n = admittedPerSecond(clock, limiter);
+    assert.ok(n > 0 && n <= 10 + 10, `admitted ${n}/s on a safe share of 10/s`);
+  });
+
+  test('a stalled process (SIGSTOP) resumes at zero: its gossip view is stale', (t) => {
+    const { clock, limiter, limits } = withReach({ reachable: 4, known: 4 });
+    t.after(() => limits.close());
+    limits.apply([lease({ rate: 50, capacity: 50, safeShare: 10 })]);
+    limits.close(); // no checks while stopped
+    clock.advance(HOLD * 3);
+    limits.check();
+    assert.equal(admittedPerSecond(clock, limiter), 0);
+  });
+
+  test('without gossip the safe share ends with the hold', (t) => {
+    const { clock, limiter, limits } = withReach(undefined);
+    t.after(() => limits.close());
+    limits.apply([lease({ rate: 50, capacity: 50, safeShare: 10 })]);
+    clock.advance(HOLD + 500);
+    assert.equal(admittedPerSecond(clock, limiter), 0);
+  });
 });

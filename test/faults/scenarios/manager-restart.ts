@@ -1,17 +1,18 @@
 /**
  * SIGKILL of the manager, then a restart on the same state directory: no config version, registry entry or
  * license is lost; every node reconnects; nodes serve throughout (0 failed requests); the cluster-wide limit
- * resumes without a burst (the restarted manager first learns the leases in force).
+ * resumes without a burst (the restarted manager first learns the leases in force). The outage outlasts the grace
+ * period: nodes still in touch with each other keep admitting on their safe share (nobody hands it out meanwhile).
  */
 import { judge, outcome } from '../lib/scenario.js';
 import type { Scenario } from '../lib/scenario.js';
 import { now } from '../lib/load.js';
-import { LIMIT_REFRESH_MS, RECONNECT_DEADLINE_MS } from '../lib/timings.js';
+import { GRACE_MS, LIMIT_REFRESH_MS, RECONNECT_DEADLINE_MS } from '../lib/timings.js';
 import { sleep, waitFor } from '../lib/procs.js';
 import type { Cluster } from '../lib/cluster.js';
 
-/** How long the manager stays dead: several heartbeats and lease refreshes, so nodes notice. */
-const OUTAGE_MS = 2_000;
+/** How long the manager stays dead: past the grace period (the nodes' safe share must outlive it), by 3 s. */
+const OUTAGE_MS = GRACE_MS + 3_000;
 
 interface Durable {
   versions: string[];
@@ -45,6 +46,12 @@ export const managerRestart: Scenario = {
     await cluster.manager.proc.exited;
     await sleep(OUTAGE_MS);
     const tStart = now();
+    // The last 2 s of the outage, all of it past the nodes' grace period after their last lease.
+    const lateOutage = ctx.load.samples.filter((x) => x.endpoint === 'limited' && x.t0 >= tStart - 2_000 && x.t0 < tStart);
+    const admittedLate = lateOutage.filter((x) => x.status === 200).length;
+    if (lateOutage.length > 0 && admittedLate === 0) {
+      problems.push(`the limited endpoint admitted nothing ${Math.round(OUTAGE_MS - 2_000)}-${OUTAGE_MS} ms into the manager outage`);
+    }
     await cluster.startManager();
     const after = await durable(cluster);
     const lostVersions = before.versions.filter((v) => !after.versions.includes(v));
@@ -66,6 +73,7 @@ export const managerRestart: Scenario = {
     problems.push(...j.problems);
     return outcome(problems, {
       outage_ms: Math.round(tStart - tKill),
+      admitted_past_grace: `${admittedLate}/${lateOutage.length}`,
       versions: after.versions.length,
       registry_entries: after.ids.length,
       license_kept: after.license === before.license,
