@@ -136,6 +136,12 @@ test('nodes send their stats to the manager, which shows them per endpoint over 
     assert.match(metrics, /^krakend_cluster_license_max_nodes 2$/m);
     assert.match(metrics, /^krakend_cluster_gossip_members\{state="alive",role="manager"\} 1$/m);
     assert.match(metrics, /^# TYPE krakend_cluster_wire_dropped_total gauge$/m);
+    assert.match(metrics, /^krakend_cluster_license_expiry_warning\{status="none"\} 0$/m);
+    const rps = Number(/^krakend_cluster_requests_per_second (\S+)$/m.exec(metrics)?.[1]);
+    // 25 requests over the last minute, spread over its 10-second slots (6 or 7 of them).
+    assert.ok(rps >= 25 / 70 - 1e-9 && rps <= 25 / 60 + 1e-9, `${rps}/s`);
+    assert.match(metrics, /^krakend_cluster_error_ratio 0\.2$/m);
+    assert.match(metrics, /^krakend_cluster_latency_seconds\{quantile="0\.99"\} [0-9.e-]+$/m);
   } finally {
     await Promise.all(procs.map((p) => p.stop().catch(() => {})));
     await backend.close();

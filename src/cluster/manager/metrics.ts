@@ -5,6 +5,10 @@
  */
 import { Gauge, Registry } from 'prom-client';
 import type { ManagerView } from './http-api.js';
+import { expiryWarning } from './web/overview.js';
+
+/** The span the cluster traffic gauges summarize: short enough to follow the traffic, long enough to be steady. */
+const TRAFFIC_SPAN_MS = 60_000;
 
 export function createManagerMetrics(view: ManagerView): Registry {
   const registry = new Registry();
@@ -29,6 +33,21 @@ export function createManagerMetrics(view: ManagerView): Registry {
   gauge('krakend_cluster_license_days_left', 'Whole days until the license expires (negative past it; absent on the free tier)', ['tier'], (g) => {
     const s = view.licenseState();
     if (s.daysLeft !== undefined) g.set({ tier: s.tier }, s.daysLeft);
+  });
+  gauge('krakend_cluster_license_expiry_warning', 'Whether the license needs attention (expires within 30 days, expired, in its margin, not yet valid)', ['status'], (g) => {
+    const s = view.licenseState();
+    g.set({ status: s.status }, expiryWarning(s) === null ? 0 : 1);
+  });
+  // Cluster traffic over the last minute, from the window's cluster-wide series (one series: cheap to scrape).
+  const traffic = () => {
+    const now = view.now();
+    return view.statsQuery({ from: now - TRAFFIC_SPAN_MS, to: now + 1 }).totals;
+  };
+  gauge('krakend_cluster_requests_per_second', 'Requests per second served by all nodes over the last minute', [], (g) => g.set(traffic().rps));
+  gauge('krakend_cluster_error_ratio', 'Share of the last minute\'s requests answered 5xx or not at all', [], (g) => g.set(traffic().errorRate));
+  gauge('krakend_cluster_latency_seconds', 'Cluster-wide latency quantiles over the last minute', ['quantile'], (g) => {
+    const t = traffic();
+    for (const [q, us] of [['0.5', t.p50Us], ['0.95', t.p95Us], ['0.99', t.p99Us]] as const) if (us !== null) g.set({ quantile: q }, us / 1e6);
   });
   gauge('krakend_cluster_gossip_members', 'Gossip members as this manager sees them, by state and role', ['state', 'role'], (g) => {
     const counts = new Map<string, number>();
