@@ -29,12 +29,13 @@ import { nodeSigkill } from './scenarios/node-sigkill.js';
 import { nodeSigstop } from './scenarios/node-sigstop.js';
 import { managerRestart } from './scenarios/manager-restart.js';
 import { partition } from './scenarios/partition.js';
+import { managerCut } from './scenarios/manager-cut.js';
 import { packetLoss } from './scenarios/packet-loss.js';
 import { configPush } from './scenarios/config-push.js';
 import { configReject } from './scenarios/config-reject.js';
 import { hostileInput } from './scenarios/hostile-input.js';
 
-const SCENARIOS: readonly Scenario[] = [networkSelfcheck, nodeSigkill, nodeSigstop, managerRestart, partition, packetLoss, configPush, configReject, hostileInput];
+const SCENARIOS: readonly Scenario[] = [networkSelfcheck, nodeSigkill, nodeSigstop, managerRestart, partition, managerCut, packetLoss, configPush, configReject, hostileInput];
 
 /** The ceiling is 15 minutes; the suite gives up a little before, so that cleanup fits. */
 const SUITE_DEADLINE_MS = 14 * 60_000;

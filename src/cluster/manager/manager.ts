@@ -165,6 +165,10 @@ export class ClusterManager {
       void this.transition(this.registry.markAlive(id, now).changes, `Node ${id} reachable again (gossip): alive`);
     } else if (state === 'removed' && (entry.state === 'alive' || entry.state === 'unreachable')) {
       void this.transition(this.registry.markRemoved(id, now).changes, `Node ${id} left (gossip): removed`);
+    } else if (entry.state === 'down') {
+      // Gossip lost (or found again) a node this manager already holds `down`: its reserved share follows (the
+      // next refresh tick resplits).
+      this.leaseState(id);
     }
   }
 
@@ -528,8 +532,15 @@ export class ClusterManager {
   private leaseState(id: string): void {
     const state = this.registry.get(id)?.state;
     if (!state) return;
-    // A refused (degraded) node serves nothing: to the book it is gone.
-    this.leases?.setNodeState(id, state === 'refused' ? 'removed' : state, this.clock.monotonic());
+    // A refused (degraded) node serves nothing: to the book it is gone. A `down` node that gossip still hears is
+    // cut off from this manager only, and may still serve on its safe share (it keeps it while it sees a majority
+    // of the nodes): its share stays reserved until gossip loses it too.
+    const bookState = state === 'refused' ? 'removed' : state === 'down' && this.gossipAlive(id) ? 'unreachable' : state;
+    this.leases?.setNodeState(id, bookState, this.clock.monotonic());
+  }
+
+  private gossipAlive(id: string): boolean {
+    return this.membership?.members().some((m) => m.id === id && m.state === 'alive') ?? false;
   }
 
   private lost(id: string): void {
