@@ -2,8 +2,9 @@
  * Nobody gets in without the key, and nothing sent at a cluster port breaks a process:
  * - a node with another `cluster_key` is refused (never listed alive) and the manager counts its attempts;
  * - garbage, truncated, oversized, foreign-key and replayed UDP packets at the manager's and a node's cluster port;
- * - TCP streams at the manager's cluster port: random bytes, frames announcing a huge length, a bad hello, and the
- *   replay of a real handshake captured through a relay the suite owns.
+ * - TCP streams at the manager's and a node's cluster port (a node's serves gossip push/pull): random bytes, frames
+ *   announcing a huge length, a bad hello, and the replay of a real handshake captured through a relay the suite
+ *   owns.
  * Afterwards every process runs, every node is `alive`, no request failed, and the drops are counted (GET
  * /api/v1/cluster `dropped_packets`, /metrics `krakend_cluster_wire_dropped_total`).
  */
@@ -99,6 +100,7 @@ export const hostileInput: Scenario = {
     const udpManager = await udpFlood(manager, cluster.clusterKey, UDP_ROUNDS);
     const udpNode = await udpFlood({ host: victim.host.ip, port: victim.clusterPort }, cluster.clusterKey, UDP_ROUNDS);
     const tcp = await tcpFlood(manager, captured, TCP_ROUNDS, TCP_SHOT_TIMEOUT_MS);
+    const tcpNode = await tcpFlood({ host: victim.host.ip, port: victim.clusterPort }, captured, TCP_ROUNDS, TCP_SHOT_TIMEOUT_MS);
     await sleep(10 * HEARTBEAT_MS);
     const after = await drops(cluster);
     const counted = total(after) - total(afterIntruder);
@@ -107,6 +109,8 @@ export const hostileInput: Scenario = {
     const metricLines = metrics.split('\n').filter((l) => /^krakend_cluster_wire_dropped_total\{.*\} [1-9]/.test(l)).length;
     if (metricLines === 0) problems.push('/metrics shows no dropped packets');
     if (tcp.closedByPeer < tcp.connections) problems.push(`${tcp.connections - tcp.closedByPeer} hostile connections left open by the manager`);
+    if (tcpNode.closedByPeer < tcpNode.connections) problems.push(`${tcpNode.connections - tcpNode.closedByPeer} hostile connections left open by ${victim.name}`);
+    if (!victim.proc?.running()) problems.push(`${victim.name} is not running after the flood`);
     try {
       await cluster.waitAllAlive(5_000);
     } catch (err) {
@@ -123,6 +127,8 @@ export const hostileInput: Scenario = {
       udp_sent: udpManager.sent + udpNode.sent,
       tcp_streams: tcp.connections,
       tcp_closed_by_manager: tcp.closedByPeer,
+      tcp_streams_node: tcpNode.connections,
+      tcp_closed_by_node: tcpNode.closedByPeer,
       drops_counted: counted,
       drops: byReason(afterIntruder, after),
       ...j.figures,
