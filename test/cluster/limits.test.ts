@@ -78,6 +78,11 @@ test('three nodes under a cluster-wide limit of 100 req/s admit about 100 req/s 
     );
     // Convergence: a few refresh intervals (1 s each); then two 5-second windows.
     await new Promise((r) => setTimeout(r, 16_000));
+    // Under load, each node's lease shows in the nodes API, and together they stay within the limit.
+    const listed = (await (await m.api('/api/v1/nodes')).json()) as { nodes: Array<{ limits: Array<{ limit_id: string; rate: number | null; demand: number }> }> };
+    const leased = listed.nodes.map((n) => n.limits.find((l) => l.limit_id.includes('/limited'))?.rate ?? 0);
+    assert.equal(leased.filter((r) => r > 0).length, 3, JSON.stringify(listed.nodes.map((n) => n.limits)));
+    assert.ok(leased.reduce((a, b) => a + b, 0) <= 100 + 1e-6, `leases add up to ${leased.join(' + ')}`);
     for (const t of timers) clearInterval(t);
     await new Promise((r) => setTimeout(r, 500));
     for (const [from, to] of [[6, 11], [11, 16]] as const) {

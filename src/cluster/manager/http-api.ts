@@ -20,6 +20,7 @@ import { formatDiff } from './json-diff.js';
 import { createManagerMetrics } from './metrics.js';
 import type { StatsQuery, StatsQueryResult, StatsSummary } from '../../stats/window.js';
 import { encodeJson } from '../../gateway/json/encode.js';
+import type { LimitView } from '../../ratelimit/cluster/index.js';
 import { mountWebInterface } from './web/routes.js';
 import { HttpError } from './web/respond.js';
 import { parseTimeRange } from './web/stats-range.js';
@@ -74,11 +75,14 @@ export async function startManagerApi(view: ManagerView, options: ManagerApiOpti
     res.end(text);
   });
   on('GET', '/__health', (_req, res) => send(res, 200, { status: 'ok', manager_id: view.managerId }));
-  on('GET', '/api/v1/nodes', (_req, res) => send(res, 200, { nodes: view.nodes().map((n) => nodeView(n, view)) }));
+  on('GET', '/api/v1/nodes', (_req, res) => {
+    const leases = leasesByNode(view);
+    send(res, 200, { nodes: view.nodes().map((n) => nodeView(n, view, leases)) });
+  });
   on('GET', '/api/v1/nodes/:id', (_req, res, params) => {
     const node = view.nodes().find((n) => n.id === params['id']);
     if (!node) return send(res, 404, { error: `no node ${params['id']}` });
-    send(res, 200, nodeView(node, view));
+    send(res, 200, nodeView(node, view, leasesByNode(view)));
   });
   on('DELETE', '/api/v1/nodes/:id', async (req, res, params) => {
     if (!options.token.verify(req.headers.authorization)) return unauthorized(res);
@@ -222,7 +226,36 @@ export async function startManagerApi(view: ManagerView, options: ManagerApiOpti
   };
 }
 
-function nodeView(n: NodeEntry, view: ManagerView) {
+interface NodeLimit {
+  limit_id: string;
+  /** The lease in force: tokens per second and burst; null when the node holds none. */
+  rate: number | null;
+  capacity: number | null;
+  expires_in_ms: number;
+  /** Requests per second the node reported wanting. */
+  demand: number;
+}
+
+/** Each node's leases, from one pass over the lease book's view. */
+function leasesByNode(view: ManagerView): Map<string, NodeLimit[]> {
+  const out = new Map<string, NodeLimit[]>();
+  for (const limit of view.limitsView() as LimitView[]) {
+    for (const n of limit.nodes) {
+      let list = out.get(n.nodeId);
+      if (!list) out.set(n.nodeId, (list = []));
+      list.push({
+        limit_id: limit.limitId,
+        rate: n.lease?.rate ?? null,
+        capacity: n.lease?.capacity ?? null,
+        expires_in_ms: Math.round(n.expiresInMs),
+        demand: n.demand,
+      });
+    }
+  }
+  return out;
+}
+
+function nodeView(n: NodeEntry, view: ManagerView, leases: Map<string, NodeLimit[]>) {
   return {
     id: n.id,
     name: n.name,
@@ -236,6 +269,7 @@ function nodeView(n: NodeEntry, view: ManagerView) {
     control_connected: view.controlConnected(n.id),
     config_version: view.nodeConfig(n.id)?.version ?? null,
     config_error: view.nodeConfig(n.id)?.error ?? null,
+    limits: leases.get(n.id) ?? [],
   };
 }
 
