@@ -43,6 +43,8 @@ export const ErrorCode = {
   StoreCorrupt: 'E_STORE_CORRUPT',
   /** An operation on a store that has been closed. */
   StoreClosed: 'E_STORE_CLOSED',
+  /** The manager's state directory is held by another running manager (or its lock cannot be created). */
+  StateLocked: 'E_STATE_LOCKED',
   /** License fields that cannot be issued (missing licensee, bad dates, max_nodes not a positive integer). */
   LicenseInvalid: 'E_LICENSE_INVALID',
   /** A config version named by a request (show, diff, rollback) is not stored: never applied, or pruned. */

@@ -24,6 +24,8 @@ import { ConfigVersions } from './config-versions.js';
 import type { DiffEntry } from './json-diff.js';
 import { LeaseBook } from '../../ratelimit/cluster/index.js';
 import { StatsWindow } from '../../stats/window.js';
+import { acquireStateLock } from './state-lock.js';
+import type { StateLock } from './state-lock.js';
 import type { StatsQuery, StatsQueryResult, StatsSummary } from '../../stats/window.js';
 import type { NodeLeases } from '../../ratelimit/cluster/index.js';
 import type { DemandBody } from '../control/messages.js';
@@ -94,6 +96,7 @@ export class ClusterManager {
   private token!: ApiToken;
   private control!: ControlServer;
   private membership: Membership | undefined;
+  private stateLock: StateLock | undefined;
   private transport: NetTransport | undefined;
   private api: ManagerApi | undefined;
   private ticker: TimerHandle | undefined;
@@ -179,6 +182,7 @@ export class ClusterManager {
   async start(): Promise<{ cluster: number; web: number }> {
     const cfg = this.config;
     await mkdir(cfg.stateDir, { recursive: true, mode: 0o700 });
+    this.stateLock = await acquireStateLock(cfg.stateDir, this.clock);
     const store = await FileStore.open(cfg.stateDir, { logger: this.logger });
     this.store = store;
     await this.loadIdentity(store);
@@ -274,6 +278,7 @@ export class ClusterManager {
     await this.membership?.leave().catch(() => {});
     await this.api?.close();
     await this.store?.close();
+    await this.stateLock?.release();
   }
 
   /** Re-reads the license file (SIGHUP, daily, or when it changes). */
