@@ -3,12 +3,14 @@
  *
  * With root, iproute2 and nftables, the suite runs on network namespaces: this process (in the root namespace)
  * creates them, runs the suite INSIDE the hub namespace, streams its output, and removes the namespaces at the
- * end, also on SIGINT/SIGTERM. Otherwise it runs on loopback, says why, and the scenarios that need a network
- * fault are skipped (and named). `KCF_NETWORK=loopback` forces loopback. Extra arguments go to the suite.
+ * end, also on SIGINT/SIGTERM. Otherwise it runs on loopback, says why, and injects the network faults through
+ * fault proxies on the cluster ports (network-loopback.ts). `KCF_NETWORK=loopback` forces loopback. Extra
+ * arguments go to the suite.
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createNetnsNetwork, netnsAvailable } from './network-netns.js';
+import { loopbackReason } from './network-loopback.js';
 import type { NetnsNetwork } from './network-netns.js';
 
 const SUITE = fileURLToPath(new URL('./suite.js', import.meta.url));
@@ -40,7 +42,7 @@ async function main(): Promise<number> {
   const forced = process.env['KCF_NETWORK'] === 'loopback' ? 'KCF_NETWORK=loopback' : undefined;
   const available = forced ? { ok: false as const, reason: forced } : await netnsAvailable();
   if (!available.ok) {
-    process.stdout.write(`network: loopback (${available.reason}); partition and packet-loss scenarios are skipped\n`);
+    process.stdout.write(`network: loopback (${loopbackReason(available.reason)})\n`);
     return runChild(process.execPath, [SUITE, '--network', 'loopback', '--nodes', String(NODES), '--reason', available.reason, ...extra], () => {});
   }
   let net: NetnsNetwork | undefined;
@@ -48,7 +50,7 @@ async function main(): Promise<number> {
     net = await createNetnsNetwork(NODES);
   } catch (err) {
     const reason = `creating the namespaces failed: ${(err as Error).message}`;
-    process.stdout.write(`network: loopback (${reason}); partition and packet-loss scenarios are skipped\n`);
+    process.stdout.write(`network: loopback (${loopbackReason(reason)})\n`);
     return runChild(process.execPath, [SUITE, '--network', 'loopback', '--nodes', String(NODES), '--reason', reason, ...extra], () => {});
   }
   const n = net;

@@ -118,6 +118,8 @@ async function main(): Promise<number> {
     await cluster?.stopAll().catch(() => {});
     await backend?.close().catch(() => {});
     for (let i = 0; i < net.nodes.length; i++) if (net.supports.partition) await net.heal(i).catch(() => {});
+    // The loopback network's fault proxies live in this process; namespaces are main.ts's to remove.
+    if (net.kind === 'loopback') await net.destroy().catch(() => {});
   };
   let interrupted = false;
   const onSignal = (sig: NodeJS.Signals) => {

@@ -7,7 +7,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateKeyPair, issueLicense } from '../../../src/cluster/manager/license.js';
-import type { FaultNetwork, Host } from '../network.js';
+import type { ClusterRouting, FaultNetwork, Host } from '../network.js';
 import { startProc, waitFor } from './procs.js';
 import type { Proc } from './procs.js';
 import { GRACE_MS, HEARTBEAT_MS, NODE_START_MS } from './timings.js';
@@ -33,6 +33,8 @@ export interface NodeView {
 export interface ManagerHandle {
   readonly host: Host;
   readonly stateDir: string;
+  /** The address its cluster port binds (host.ip, unless the network routes the cluster through a proxy). */
+  readonly clusterBind: string;
   readonly clusterPort: number;
   readonly webPort: number;
   proc: Proc;
@@ -45,7 +47,12 @@ export interface NodeHandle {
   readonly dir: string;
   readonly stateDir: string;
   readonly apiPort: number;
+  /** The port its gossip binds (the real one, also with a fault proxy in front). */
   readonly clusterPort: number;
+  /** The manager address it dials (host:port). */
+  readonly seed: string;
+  /** The gossip address it advertises, when the network routes gossip through a proxy (host:port). */
+  readonly advertise: string | undefined;
   readonly url: string;
   proc: Proc | undefined;
 }
@@ -78,7 +85,7 @@ export class Cluster {
   private readonly krakendJson: string;
   private readonly logDir: string;
 
-  private constructor(options: ClusterOptions, ports: Awaited<ReturnType<typeof choosePorts>>) {
+  private constructor(options: ClusterOptions, ports: Awaited<ReturnType<typeof choosePorts>>, routing: ClusterRouting | undefined) {
     this.net = options.net;
     this.workDir = options.workDir;
     this.clusterKey = options.clusterKey;
@@ -87,7 +94,14 @@ export class Cluster {
     mkdirSync(this.logDir, { recursive: true });
     const managerDir = join(options.workDir, 'manager');
     mkdirSync(managerDir, { recursive: true });
-    this.manager = { host: options.net.hub, stateDir: managerDir, clusterPort: ports.managerCluster, webPort: ports.managerWeb, proc: undefined as unknown as Proc };
+    this.manager = {
+      host: options.net.hub,
+      stateDir: managerDir,
+      clusterBind: routing?.managerBind ?? options.net.hub.ip,
+      clusterPort: ports.managerCluster,
+      webPort: ports.managerWeb,
+      proc: undefined as unknown as Proc,
+    };
     this.nodes = options.net.nodes.map((host, index) => {
       const dir = join(options.workDir, `node${index + 1}`);
       const p = ports.nodes[index] as { api: number; cluster: number };
@@ -99,6 +113,8 @@ export class Cluster {
         stateDir: join(dir, 'state'),
         apiPort: p.api,
         clusterPort: p.cluster,
+        seed: routing?.nodes[index]?.seed ?? this.seed,
+        advertise: routing?.nodes[index]?.advertise,
         url: `http://${host.ip}:${p.api}`,
         proc: undefined,
       };
@@ -107,9 +123,12 @@ export class Cluster {
   }
 
   static async create(options: ClusterOptions): Promise<Cluster> {
-    return new Cluster(options, await choosePorts(options.net, options.net.nodes.length));
+    const ports = await choosePorts(options.net, options.net.nodes.length);
+    const routing = await options.net.routeCluster?.({ manager: ports.managerCluster, nodes: ports.nodes.map((p) => p.cluster) });
+    return new Cluster(options, ports, routing);
   }
 
+  /** The manager's advertised cluster address: the seed of any process that is not one of the suite's nodes. */
   get seed(): string {
     return `${this.manager.host.ip}:${this.manager.clusterPort}`;
   }
@@ -156,7 +175,8 @@ export class Cluster {
         '--state-dir', m.stateDir,
         '--cluster-port', String(m.clusterPort),
         '--web-port', String(m.webPort),
-        '--bind', ip,
+        '--bind', m.clusterBind,
+        ...(m.clusterBind === ip ? [] : ['--advertise', ip]),
         '--web-bind', ip,
         '--heartbeat', `${HEARTBEAT_MS}ms`,
         '--grace-period', `${GRACE_MS / 1000}s`,
@@ -194,13 +214,18 @@ export class Cluster {
     await this.waitListening(n.proc);
   }
 
-  serviceYml(n: { host: Host; stateDir: string; apiPort: number; clusterPort: number; name: string }, clusterKey: string, extra = ''): string {
+  serviceYml(
+    n: { host: Host; stateDir: string; apiPort: number; clusterPort: number; name: string; seed?: string; advertise?: string | undefined },
+    clusterKey: string,
+    extra = '',
+  ): string {
     return [
-      `seed: ${this.seed}`,
+      `seed: ${n.seed ?? this.seed}`,
       `cluster_key: ${clusterKey}`,
       `state_dir: ${n.stateDir}`,
       `port: ${n.apiPort}`,
       `bind: ${n.host.ip}:${n.clusterPort}`,
+      ...(n.advertise ? [`advertise: ${n.advertise}`] : []),
       `api_advertise: ${n.host.ip}:${n.apiPort}`,
       'preset: local',
       `name: ${n.name}`,

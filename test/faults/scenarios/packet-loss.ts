@@ -18,7 +18,7 @@ export const packetLoss: Scenario = {
   async run(ctx) {
     const { cluster, net, watcher } = ctx;
     if (!net.supports.loss) {
-      return { status: 'SKIP', reason: `loopback network cannot drop packets (${net.reason ?? 'no namespaces'})`, figures: {} };
+      return { status: 'SKIP', reason: `this network cannot drop packets (${net.reason ?? 'no namespaces'})`, figures: {} };
     }
     const node = cluster.node(VICTIM);
     const ports = [cluster.manager.clusterPort, node.clusterPort];

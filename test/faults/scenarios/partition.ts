@@ -18,7 +18,7 @@ export const partition: Scenario = {
   async run(ctx) {
     const { cluster, net, watcher, load } = ctx;
     if (!net.supports.partition) {
-      return { status: 'SKIP', reason: `loopback network cannot partition (${net.reason ?? 'no namespaces'}); the fault-proxy fallback is not implemented`, figures: {} };
+      return { status: 'SKIP', reason: `this network cannot partition (${net.reason ?? 'no namespaces'})`, figures: {} };
     }
     const node = cluster.node(VICTIM);
     const id = cluster.nodeId(VICTIM);
