@@ -35,6 +35,8 @@ test('a gateway with a collector counts requests per endpoint, calls per backend
     const ok = delta.endpoints['GET /ok'];
     const fail = delta.endpoints['GET /fail'];
     assert.equal(ok?.status[2], 3, '3 answers of class 2xx');
+    // Each answer: a status line, headers and the 11-byte body {"ok":true}.
+    assert.ok((ok?.bytesOut ?? 0) > 3 * 11 + 3 * 50 && (ok?.bytesOut ?? 0) < 3 * 1000, `bytes out ${ok?.bytesOut}`);
     assert.equal(fail?.status[5], 3, '3 answers of class 5xx');
     const failBackend = delta.backends['GET /fail#0'];
     assert.equal(failBackend?.circuit, 'open', 'the breaker opened after the second consecutive failure');

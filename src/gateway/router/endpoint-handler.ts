@@ -55,9 +55,14 @@ export function createEndpointHandler(
   return function endpointHandler(req, res, params) {
     if (counters) {
       const started = performance.now();
+      // Bytes out as the socket wrote them (status line, headers and body): responses written with writeHead
+      // carry no readable Content-Length, and streamed (no-op) ones have none. A keep-alive socket serves one
+      // response at a time, so the difference is this response's.
+      const socket = req.socket;
+      const written = socket.bytesWritten;
       res.once('close', () => {
         const bytesIn = Number(req.headers['content-length']) || 0;
-        const bytesOut = Number(res.getHeader('content-length')) || 0;
+        const bytesOut = Math.max(0, socket.bytesWritten - written);
         counters.request(res.headersSent ? res.statusCode : 0, (performance.now() - started) * 1000, bytesIn, bytesOut);
       });
     }
