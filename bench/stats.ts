@@ -12,7 +12,7 @@
  * interval so that their reports are spread as in a live cluster. The nodes claim ids chosen here, so that the
  * pre-filled history and the live nodes are the same nodes (the coarse per node × endpoint tier is full, not
  * doubled). The nodes do not join gossip: the figures are those of the control channel (join, heartbeats both
- * ways every second, stats deltas and their acks) and of the stats path (decode, validation, dedup, window).
+ * ways when a side sent nothing else for a second, stats deltas and their acks) and of the stats path (decode, validation, dedup, window).
  *
  * Once every node is admitted and a warm-up of BENCH_WARMUP_S has passed:
  *
@@ -27,7 +27,8 @@
  *                      timed too, for information.
  *
  * BENCH_PROFILE=1 profiles the manager (V8 CPU profiler, in process) over the steady period and prints its
- * hotspots; the profiler's own cost then inflates manager_cpu_share. BENCH_DEBUG=1 runs the manager at log level DEBUG. Every child is stopped at the end, on errors and on Ctrl-C
+ * hotspots; the profiler's own cost then inflates manager_cpu_share. BENCH_NODE_RPS=0 runs without traffic (the control
+ * channel alone); BENCH_HEARTBEAT_MS sets the manager's heartbeat (default: its own default, 1 s). BENCH_DEBUG=1 runs the manager at log level DEBUG. Every child is stopped at the end, on errors and on Ctrl-C
  * too; every wait has a deadline. Last line of stdout: the JSON summary.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -63,6 +64,8 @@ const NODE_RPS = envInt('BENCH_NODE_RPS', 2, 0, 1000);
 const WARMUP_S = envInt('BENCH_WARMUP_S', 15, 0, 600);
 const STEADY_S = envInt('BENCH_STEADY_S', 60, 5, 3600);
 const OVERVIEW_REQUESTS = envInt('BENCH_OVERVIEW_REQUESTS', 300, 10, 100_000);
+/** The manager's heartbeat (0 = its default, 1 s): to see what the control channel's beats cost. */
+const HEARTBEAT_MS = envInt('BENCH_HEARTBEAT_MS', 0, 0, 60_000);
 const STATS_INTERVAL_MS = 5_000;
 const WINDOW_MS = 3_600_000;
 const UI_POLL_MS = 2_000;
@@ -145,6 +148,7 @@ async function main(): Promise<void> {
     statsIntervalMs: STATS_INTERVAL_MS,
     windowMs: WINDOW_MS,
     logLevel: DEBUG ? 'DEBUG' : 'WARNING',
+    heartbeatMs: HEARTBEAT_MS,
   };
   const ready = await manager.request<ManagerReady>(init, 600_000);
   if (ready.type !== 'ready') throw new Error(`manager: unexpected answer ${JSON.stringify(ready)}`);

@@ -36,6 +36,8 @@ export interface ManagerInit {
   statsIntervalMs: number;
   windowMs: number;
   logLevel: string;
+  /** The control channel's heartbeat, ms; 0 = the manager's default. */
+  heartbeatMs: number;
 }
 
 export interface PrefillReport {
@@ -131,6 +133,7 @@ async function start(init: ManagerInit): Promise<void> {
     '--cluster-key', init.clusterKey,
     '--stats-interval', `${init.statsIntervalMs}ms`,
     '--log-level', init.logLevel,
+    ...(init.heartbeatMs > 0 ? ['--heartbeat', `${init.heartbeatMs}ms`] : []),
   ];
   // No KRAKEND_CM_* from the caller's environment and an empty config file: every other setting is the default.
   const env: NodeJS.ProcessEnv = { KRAKEND_CM_CONFIG: `${init.stateDir}/none.yml` };

@@ -4,7 +4,8 @@
  *
  * - fine (default 10 s): cluster-wide, one series per endpoint, per backend and one for the cluster total, each
  *   slot holding counters and a latency histogram;
- * - coarse (default 60 s): one series per node × endpoint, counters only (latency as a sum and a count).
+ * - coarse (default 60 s): one series per node × endpoint, counters only (latency as a sum; its count is the
+ *   request count).
  *
  * Every series is a ring of ceil(window / resolution) + 1 slots, overwritten as time moves on, so memory is at
  * most (endpoints + backends + 1) × (window/fine + 1) fine slots plus nodes × endpoints × (window/coarse + 1)
@@ -99,19 +100,81 @@ export interface WindowSize {
   approxBytes: number;
 }
 
-/** A ring of time slots, each with FIELDS counters and optionally a histogram. */
+/**
+ * A slot's latency histogram. Counts are Uint32 (a bucket would need 400 M requests per second cluster-wide to
+ * pass 2^32 in a 10 s slot; the add saturates rather than wraps): half the memory of a Float64 Histogram, and the
+ * fine tier is tens of thousands of them.
+ */
+class SlotHistogram {
+  readonly counts = new Uint32Array(BUCKETS);
+  count = 0;
+  sum = 0;
+  min = Infinity;
+  max = -Infinity;
+
+  reset(): void {
+    if (this.count === 0) return;
+    this.counts.fill(0);
+    this.count = 0;
+    this.sum = 0;
+    this.min = Infinity;
+    this.max = -Infinity;
+  }
+
+  /** Adds a wire histogram (validated: buckets in range). */
+  addJSON(json: HistogramJson): void {
+    const b = json.b;
+    const c = this.counts;
+    let index = -1;
+    for (let k = 0; k + 1 < b.length; k += 2) {
+      index += b[k]!;
+      const v = c[index]! + b[k + 1]!;
+      c[index] = v > 0xffffffff ? 0xffffffff : v;
+    }
+    this.count += json.n;
+    this.sum += json.s;
+    if (json.lo !== undefined && json.lo < this.min) this.min = json.lo;
+    if (json.hi !== undefined && json.hi > this.max) this.max = json.hi;
+  }
+
+  /** Adds this slot into a query's Histogram. */
+  mergeInto(h: Histogram): void {
+    const a = h.counts;
+    const c = this.counts;
+    for (let i = 0; i < BUCKETS; i++) a[i] += c[i]!;
+    h.count += this.count;
+    h.sum += this.sum;
+    if (this.min < h.min) h.min = this.min;
+    if (this.max > h.max) h.max = this.max;
+  }
+}
+
+/**
+ * Coarse slots keep 10 counters, not FIELDS: they only ever hold endpoints, which carry no backend errors or
+ * timeouts, and an endpoint's latency count is its request count (the collector records one latency per request),
+ * so both are rebuilt when a slot is read (`addInto`).
+ */
+const COARSE_FIELDS = 10;
+const C_LAT_SUM = 9;
+
+/**
+ * A ring of time slots: fine rings hold FIELDS Float64 counters and a histogram per slot, coarse ones
+ * COARSE_FIELDS Float32 counters (exact to 2^24 per slot).
+ */
 class Ring {
-  readonly ids: Float64Array;
+  readonly ids: Int32Array | Float64Array;
   readonly data: Float64Array | Float32Array;
-  readonly hists: (Histogram | null)[] | null;
+  readonly hists: (SlotHistogram | null)[] | null;
+  readonly fields: number;
   /** Newest slot written. */
   last = -1;
 
-  /** Fine rings count in Float64 and carry histograms; coarse ones count in Float32 (exact to 2^24 per slot). */
-  constructor(readonly length: number, withHistograms: boolean) {
-    this.ids = new Float64Array(length).fill(-1);
-    this.data = withHistograms ? new Float64Array(length * FIELDS) : new Float32Array(length * FIELDS);
-    this.hists = withHistograms ? new Array<Histogram | null>(length).fill(null) : null;
+  constructor(readonly length: number, withHistograms: boolean, resolutionMs: number) {
+    // Slot ids are time / resolution: at 10 s or more they fit an Int32 for centuries (half the bytes).
+    this.ids = resolutionMs >= 10_000 ? new Int32Array(length).fill(-1) : new Float64Array(length).fill(-1);
+    this.fields = withHistograms ? FIELDS : COARSE_FIELDS;
+    this.data = withHistograms ? new Float64Array(length * FIELDS) : new Float32Array(length * COARSE_FIELDS);
+    this.hists = withHistograms ? new Array<SlotHistogram | null>(length).fill(null) : null;
   }
 
   /** The position of an absolute slot, cleared first if it held an older one. */
@@ -119,7 +182,7 @@ class Ring {
     const pos = slot % this.length;
     if (this.ids[pos] !== slot) {
       this.ids[pos] = slot;
-      this.data.fill(0, pos * FIELDS, pos * FIELDS + FIELDS);
+      this.data.fill(0, pos * this.fields, pos * this.fields + this.fields);
       this.hists?.[pos]?.reset();
     }
     if (slot > this.last) this.last = slot;
@@ -138,20 +201,52 @@ class Ring {
   ): void {
     const pos = this.at(slot);
     const d = this.data;
-    const o = pos * FIELDS;
+    const o = pos * this.fields;
     for (let i = 0; i < 6; i++) d[o + F_STATUS + i] += status[i] ?? 0;
     d[o + F_BYTES_IN] += bytesIn;
     d[o + F_BYTES_OUT] += bytesOut;
     d[o + F_RATE_LIMITED] += rateLimited;
+    if (this.hists === null) {
+      d[o + C_LAT_SUM] += latency.s;
+      return;
+    }
     d[o + F_ERRORS] += errors;
     d[o + F_TIMEOUTS] += timeouts;
     d[o + F_LAT_SUM] += latency.s;
     d[o + F_LAT_COUNT] += latency.n;
-    if (this.hists !== null && latency.n > 0) {
+    if (latency.n > 0) {
       let h = this.hists[pos];
-      if (h === null || h === undefined) h = this.hists[pos] = new Histogram();
-      h.mergeJSON(latency);
+      if (h === null || h === undefined) h = this.hists[pos] = new SlotHistogram();
+      h.addJSON(latency);
     }
+  }
+
+  /** Adds the counters of the slot at `pos` into `sums` (FIELDS wide) at `offset`. */
+  addInto(pos: number, sums: Float64Array, offset: number): void {
+    const d = this.data;
+    if (this.hists !== null) {
+      const o = pos * FIELDS;
+      for (let f = 0; f < FIELDS; f++) sums[offset + f] += d[o + f]!;
+      return;
+    }
+    const o = pos * COARSE_FIELDS;
+    let requests = 0;
+    for (let i = 0; i < 6; i++) {
+      const v = d[o + F_STATUS + i]!;
+      sums[offset + F_STATUS + i] += v;
+      requests += v;
+    }
+    sums[offset + F_BYTES_IN] += d[o + F_BYTES_IN]!;
+    sums[offset + F_BYTES_OUT] += d[o + F_BYTES_OUT]!;
+    sums[offset + F_RATE_LIMITED] += d[o + F_RATE_LIMITED]!;
+    sums[offset + F_LAT_SUM] += d[o + C_LAT_SUM]!;
+    sums[offset + F_LAT_COUNT] += requests;
+  }
+
+  /** The slot's histogram when it has counts. */
+  histogramAt(pos: number): SlotHistogram | undefined {
+    const h = this.hists?.[pos];
+    return h !== null && h !== undefined && h.count > 0 ? h : undefined;
   }
 }
 
@@ -215,7 +310,7 @@ export class StatsWindow {
       this.fineRing(key).add(fineSlot, e.status, e.latency, e.bytesIn, e.bytesOut, e.rateLimited, 0, 0);
       total.add(fineSlot, e.status, e.latency, e.bytesIn, e.bytesOut, e.rateLimited, 0, 0);
       let ring = perNode.get(key);
-      if (ring === undefined) perNode.set(key, (ring = new Ring(this.coarseLength, false)));
+      if (ring === undefined) perNode.set(key, (ring = new Ring(this.coarseLength, false, this.coarseMs)));
       ring.add(coarseSlot, e.status, e.latency, e.bytesIn, e.bytesOut, e.rateLimited, 0, 0);
     }
     for (const key in delta.backends) {
@@ -289,11 +384,11 @@ export class StatsWindow {
         const id = ring.ids[pos]!;
         if (id < first || id >= end) continue;
         const p = id - first;
-        for (let f = 0; f < FIELDS; f++) sums[p * FIELDS + f] += ring.data[pos * FIELDS + f]!;
-        const h = ring.hists?.[pos];
-        if (h !== null && h !== undefined && h.count > 0) {
-          (hists[p] ??= new Histogram()).merge(h);
-          totalHist.merge(h);
+        ring.addInto(pos, sums, p * FIELDS);
+        const h = ring.histogramAt(pos);
+        if (h !== undefined) {
+          h.mergeInto((hists[p] ??= new Histogram()));
+          h.mergeInto(totalHist);
         }
       }
     }
@@ -352,13 +447,14 @@ export class StatsWindow {
       coarseSeries,
       coarseSlots,
       nodes: this.nodes().length,
-      approxBytes: fineSlots * (8 + FIELDS * 8 + 8) + histograms * (BUCKETS * 8 + 64) + coarseSlots * (8 + FIELDS * 4),
+      approxBytes:
+        fineSlots * (4 + FIELDS * 8 + 8) + histograms * (BUCKETS * 4 + 96) + coarseSlots * (4 + COARSE_FIELDS * 4),
     };
   }
 
   private fineRing(key: string): Ring {
     let r = this.fine.get(key);
-    if (r === undefined) this.fine.set(key, (r = new Ring(this.fineLength, true)));
+    if (r === undefined) this.fine.set(key, (r = new Ring(this.fineLength, true, this.fineMs)));
     return r;
   }
 
@@ -427,6 +523,42 @@ export class StatsWindow {
     const end = Math.min(Math.ceil(to / res), Math.floor(now / res) + 1);
     return { first, end, durationMs: Math.max((end - first) * res, res) };
   }
+
+  /**
+   * One node's endpoints with their totals over [from, to) at the coarse resolution (clamped to the window ending
+   * at `now`), in one pass over that node's series only: a node's detail view, without a query per endpoint.
+   * Endpoints with nothing in the range are absent; an unknown node gives an empty map.
+   */
+  nodeEndpointTotals(nodeId: string, from: number, to: number, now: number): Map<string, StatsSummary> {
+    const { first, end, durationMs } = this.rangeSlots(from, to, now, this.coarseMs);
+    const out = new Map<string, StatsSummary>();
+    const sums = new Float64Array(FIELDS);
+    for (const [key, ring] of this.coarse.get(nodeId) ?? []) {
+      if (ring.last < first) continue;
+      sums.fill(0);
+      addSlots(ring, first, end, sums, null);
+      if (hasRequests(sums)) out.set(key, summarize(sums, null, durationMs));
+    }
+    return out;
+  }
+
+  /**
+   * Per backend: how many nodes last reported its circuit breaker closed, open or half-open, counting only reports
+   * at or after `since` (a node gone quiet earlier no longer says anything about the backend). Backends without a
+   * breaker never report a state and are absent.
+   */
+  circuitCounts(since: number): Map<string, Record<CircuitState, number>> {
+    const out = new Map<string, Record<CircuitState, number>>();
+    for (const perNode of this.circuits.values()) {
+      for (const [backend, c] of perNode) {
+        if (c.at < since) continue;
+        let counts = out.get(backend);
+        if (counts === undefined) out.set(backend, (counts = { closed: 0, open: 0, 'half-open': 0 }));
+        counts[c.state]++;
+      }
+    }
+    return out;
+  }
 }
 
 /** Adds a ring's slots in [first, end) into `sums` (and its histograms into `hist`). */
@@ -436,10 +568,8 @@ function addSlots(ring: Ring, first: number, end: number, sums: Float64Array, hi
   for (let slot = Math.max(first, ring.last - ring.length + 1); slot <= last; slot++) {
     const pos = slot % ring.length;
     if (ring.ids[pos] !== slot) continue;
-    const o = pos * FIELDS;
-    for (let f = 0; f < FIELDS; f++) sums[f] += ring.data[o + f]!;
-    const h = ring.hists?.[pos];
-    if (hist !== null && h !== null && h !== undefined && h.count > 0) hist.merge(h);
+    ring.addInto(pos, sums, 0);
+    if (hist !== null) ring.histogramAt(pos)?.mergeInto(hist);
   }
 }
 

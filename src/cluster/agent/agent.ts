@@ -1,7 +1,7 @@
 /**
  * The cluster agent inside a node (ARCHITECTURE.md, part 4): dials a manager from its seed list, gets its id over
- * the control channel, keeps the channel alive with heartbeats, follows the manager's verdicts (admitted,
- * refused, degraded) and leaves gracefully. The node keeps serving whenever no manager answers: losing the
+ * the control channel, keeps the channel alive with heartbeats (when idle), follows the manager's verdicts
+ * (admitted, refused, degraded) and leaves gracefully. The node keeps serving whenever no manager answers: losing the
  * manager changes nothing for API traffic.
  */
 import type { Clock, TimerHandle } from '../../base/clock.js';
@@ -19,6 +19,8 @@ import {
   isWelcome,
 } from '../control/messages.js';
 import type { ConfigBody, DemandBody, JoinBody, LeaseBody, RefusedBody, WelcomeBody } from '../control/messages.js';
+import { keepalive } from '../control/heartbeat.js';
+import { statsBody } from '../control/stats-body.js';
 import type { HostPort, ServiceFile } from './service-file.js';
 import { formatHostPort } from './service-file.js';
 import { readNodeId, writeNodeId } from './node-identity.js';
@@ -82,7 +84,7 @@ export class ClusterAgent {
   private currentState: AgentState = 'connecting';
   private nodeId: string | undefined;
   private connection: FramedConnection | undefined;
-  private heartbeat: TimerHandle | undefined;
+  private stopHeartbeat: (() => void) | undefined;
   private retry: TimerHandle | undefined;
   private attempt = 0;
   private seedIndex = 0;
@@ -149,7 +151,7 @@ export class ClusterAgent {
   async leave(): Promise<void> {
     this.stopped = true;
     this.clock.clearTimeout(this.retry);
-    this.clock.clearInterval(this.heartbeat);
+    this.stopHeartbeat?.();
     this.clock.clearInterval(this.graceCheck);
     this.clock.clearInterval(this.reporter);
     this.clock.clearInterval(this.statsTimer);
@@ -276,11 +278,11 @@ export class ClusterAgent {
     this.options.onAdmitted?.(welcome.id, welcome);
     this.applyLimits(welcome.limits);
 
-    this.clock.clearInterval(this.heartbeat);
-    this.heartbeat = this.clock.setInterval(() => {
-      conn.send({ type: ControlType.Heartbeat, body: { at: this.clock.now() } }).catch(() => {});
-    }, welcome.heartbeatMs);
-    this.heartbeat.unref();
+    this.stopHeartbeat?.();
+    // Beats only when idle, and a manager silent for 3 beats (frozen, or its host gone) closes the channel: the
+    // agent then reconnects, to another seed if there is one.
+    const beatMs = welcome.heartbeatMs;
+    this.stopHeartbeat = keepalive(conn, { clock: this.clock, beatMs, silenceMs: beatMs * 3 });
     this.clock.clearInterval(this.reporter);
     if (this.options.demandReport && welcome.limitRefreshMs) {
       const report = this.options.demandReport;
@@ -299,7 +301,9 @@ export class ClusterAgent {
       this.statsTimer = this.clock.setInterval(() => {
         stats.takeDelta();
         // Everything not yet acknowledged, oldest first: a resend is never counted twice (the manager dedups).
-        for (const delta of stats.pending()) conn.send({ type: ControlType.Stats, body: { delta } }).catch(() => {});
+        for (const delta of stats.pending()) {
+          conn.send({ type: ControlType.Stats, body: statsBody(delta, conn.version) }).catch(() => {});
+        }
       }, welcome.statsIntervalMs);
       this.statsTimer.unref();
     }
@@ -316,7 +320,7 @@ export class ClusterAgent {
     if (this.connection !== conn) return;
     this.connection = undefined;
     this.lastContact = this.clock.monotonic();
-    this.clock.clearInterval(this.heartbeat);
+    this.stopHeartbeat?.();
     this.clock.clearInterval(this.reporter);
     this.clock.clearInterval(this.statsTimer);
     if (this.stopped) return;

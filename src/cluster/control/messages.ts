@@ -5,10 +5,11 @@
  * wire layer, never thrown.
  */
 import { MessageRegistry } from '../wire/index.js';
-import { isStatsDelta } from '../../stats/collector.js';
+import { isStatsBody } from './stats-body.js';
 import type { VersionRange } from '../wire/index.js';
 
-export const CONTROL_VERSIONS: VersionRange = { min: 1, max: 1 };
+/** v2: Stats bodies in the packed form (stats-body.ts); a v1 peer still gets and sends the v1 form. */
+export const CONTROL_VERSIONS: VersionRange = { min: 1, max: 2 };
 
 export const ControlType = {
   /** node → manager: who I am, what I run. */
@@ -223,7 +224,7 @@ export function createControlRegistry(): MessageRegistry {
     .register(ControlType.Config, 'config', (b) => isObject(b) && num(b['version']) && str(b['hash'], 128) && typeof b['body'] === 'string')
     .register(ControlType.ConfigAck, 'config-ack', (b) => isObject(b) && num(b['version']) && str(b['hash'], 128))
     .register(ControlType.Demand, 'demand', (b) => isObject(b) && Array.isArray(b['limits']) && b['limits'].length <= 10_000 && b['limits'].every(isLimitReport))
-    .register(ControlType.Stats, 'stats', (b) => isObject(b) && isStatsDelta(b['delta']))
+    .register(ControlType.Stats, 'stats', isStatsBody)
     .register(ControlType.StatsAck, 'stats-ack', (b) => isObject(b) && typeof b['stream'] === 'string' && num(b['seq']))
     .register(ControlType.ConfigNack, 'config-nack', (b) => isObject(b) && num(b['version']) && str(b['error'], 65_536));
 }

@@ -1,13 +1,16 @@
 /**
  * The manager's side of the control channel: one session per admitted node. It reads the join, asks the
- * admission callback for a verdict, answers welcome or refused, then keeps the session: heartbeats both ways,
- * `leave` (graceful: the node is `removed` at once) and a channel that closes without one (the node is
+ * admission callback for a verdict, answers welcome or refused, then keeps the session: heartbeats both ways
+ * when idle, `leave` (graceful: the node is `removed` at once) and a channel that closes without one (the node is
  * `unreachable` at once; gossip decides later whether it is really gone). Nothing here decides policy.
  */
-import type { Clock, TimerHandle } from '../../base/clock.js';
+import type { Clock } from '../../base/clock.js';
 import type { Logger } from '../../base/logger.js';
 import type { FramedConnection, StreamRoute, Keyring, DropCounters } from '../wire/index.js';
 import { CONTROL_VERSIONS, ControlType, createControlRegistry, isJoin } from '../control/messages.js';
+import { keepalive } from '../control/heartbeat.js';
+import { statsDeltaOf } from '../control/stats-body.js';
+import { KeyTable } from '../../stats/packed.js';
 import type { StatsDelta } from '../../stats/collector.js';
 import type { ConfigAckBody, ConfigBody, ConfigNackBody, DemandBody, JoinBody, LeaseBody, RefusedBody, WelcomeBody } from '../control/messages.js';
 
@@ -40,14 +43,17 @@ export interface ControlServerOptions {
   onWelcomed?(id: string, join: JoinBody): void;
   /** A node's demand report for the cluster-wide limits. */
   onDemand?(id: string, demand: DemandBody): void;
-  /** A node's stats delta; answered with a StatsAck for its seq. */
+  /**
+   * A node's stats delta; answered with a StatsAck for its seq. The delta is valid during the call only: its
+   * objects are reused for the next delta (copy what you keep).
+   */
   onStats?(id: string, delta: StatsDelta): void;
 }
 
 interface Session {
   id: string;
   connection: FramedConnection;
-  heartbeat: TimerHandle;
+  stopHeartbeat: () => void;
   left: boolean;
 }
 
@@ -56,6 +62,11 @@ export class ControlServer {
   private readonly registry = createControlRegistry();
   private readonly sessions = new Map<string, Session>();
   private readonly waiters = new Map<string, (answer: ConfigAnswer) => void>();
+  /**
+   * One for every session: nodes running the same config send the same key table, so the keys are decoded once
+   * for the cluster and one set of entry objects is overwritten by each delta (consumed synchronously by onStats).
+   */
+  private readonly keyTable = new KeyTable();
 
   constructor(options: ControlServerOptions) {
     this.options = options;
@@ -166,11 +177,9 @@ export class ControlServer {
       this.options.onLost(id);
       return;
     }
-    const heartbeat = this.options.clock.setInterval(() => {
-      conn.send({ type: ControlType.Heartbeat, body: { at: this.options.clock.now() } }).catch(() => {});
-    }, this.options.heartbeatMs);
-    heartbeat.unref();
-    const session: Session = { id, connection: conn, heartbeat, left: false };
+    // Beats only when idle; the route's idle timeout (3 beats) closes a node gone silent.
+    const stopHeartbeat = keepalive(conn, { clock: this.options.clock, beatMs: this.options.heartbeatMs });
+    const session: Session = { id, connection: conn, stopHeartbeat, left: false };
     this.sessions.set(id, session);
     this.options.onWelcomed?.(id, join);
 
@@ -183,7 +192,8 @@ export class ControlServer {
           break;
         }
         if (envelope.type === ControlType.Stats) {
-          const delta = (envelope.body as { delta: StatsDelta }).delta;
+          const delta = statsDeltaOf(envelope.body, this.keyTable);
+          if (delta === undefined) continue;
           this.options.onStats?.(id, delta);
           conn.send({ type: ControlType.StatsAck, body: { stream: delta.stream, seq: delta.seq } }).catch(() => {});
           continue;
@@ -205,7 +215,7 @@ export class ControlServer {
     } catch (err) {
       this.options.logger.debug(`[CONTROL] ${id}: ${(err as Error).message}`);
     }
-    this.options.clock.clearInterval(heartbeat);
+    stopHeartbeat();
     if (this.sessions.get(id) === session) this.sessions.delete(id);
     if (!session.left) this.options.onLost(id);
     await conn.close().catch(() => {});

@@ -19,6 +19,7 @@ import type { ConfigVersions } from './config-versions.js';
 import { formatDiff } from './json-diff.js';
 import { createManagerMetrics } from './metrics.js';
 import type { StatsQuery, StatsQueryResult, StatsSummary } from '../../stats/window.js';
+import type { CircuitState } from '../../stats/collector.js';
 import { encodeJson } from '../../gateway/json/encode.js';
 import type { LimitView } from '../../ratelimit/cluster/index.js';
 import { mountWebInterface } from './web/routes.js';
@@ -47,6 +48,12 @@ export interface ManagerView {
   statsKeyTotals(from: number, to: number): Map<string, StatsSummary>;
   /** Per node (removed and down ones too, while the window holds them): totals over [from, to). */
   statsNodeTotals(from: number, to: number): Map<string, StatsSummary>;
+  /** One node's endpoints with their totals over [from, to), at the coarse (per node) resolution. */
+  statsNodeEndpointTotals(id: string, from: number, to: number): Map<string, StatsSummary>;
+  /** A node's circuit-breaker state per backend, as it last reported it (`at`: manager time, ms). */
+  circuitStates(id: string): Record<string, { state: CircuitState; at: number }>;
+  /** Per backend: nodes whose last report at or after `since` had its circuit closed, open or half-open. */
+  circuitSummary(since: number): Map<string, Record<CircuitState, number>>;
 }
 
 export interface ManagerApiOptions {
@@ -82,7 +89,7 @@ export async function startManagerApi(view: ManagerView, options: ManagerApiOpti
   on('GET', '/api/v1/nodes/:id', (_req, res, params) => {
     const node = view.nodes().find((n) => n.id === params['id']);
     if (!node) return send(res, 404, { error: `no node ${params['id']}` });
-    send(res, 200, nodeView(node, view, leasesByNode(view)));
+    send(res, 200, { ...nodeView(node, view, leasesByNode(view)), circuits: circuitsView(view.circuitStates(node.id)) });
   });
   on('DELETE', '/api/v1/nodes/:id', async (req, res, params) => {
     if (!options.token.verify(req.headers.authorization)) return unauthorized(res);
@@ -270,7 +277,22 @@ function nodeView(n: NodeEntry, view: ManagerView, leases: Map<string, NodeLimit
     config_version: view.nodeConfig(n.id)?.version ?? null,
     config_error: view.nodeConfig(n.id)?.error ?? null,
     limits: leases.get(n.id) ?? [],
+    open_circuits: openCircuits(view.circuitStates(n.id)),
   };
+}
+
+/** Backends whose circuit breaker the node last reported open: what the nodes table flags. */
+function openCircuits(states: Record<string, { state: CircuitState; at: number }>): string[] {
+  return Object.keys(states)
+    .filter((k) => states[k]!.state === 'open')
+    .sort();
+}
+
+/** A node's circuit states by backend, with the time of its last report (ISO). */
+function circuitsView(states: Record<string, { state: CircuitState; at: number }>): Record<string, { state: CircuitState; at: string }> {
+  const out: Record<string, { state: CircuitState; at: string }> = {};
+  for (const k of Object.keys(states).sort()) out[k] = { state: states[k]!.state, at: new Date(states[k]!.at).toISOString() };
+  return out;
 }
 
 /** Unknown ids in a stats query are a 404 that names them, not an empty series that looks like no traffic. */

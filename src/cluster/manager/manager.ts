@@ -27,6 +27,7 @@ import { StatsWindow } from '../../stats/window.js';
 import { acquireStateLock } from './state-lock.js';
 import type { StateLock } from './state-lock.js';
 import type { StatsQuery, StatsQueryResult, StatsSummary } from '../../stats/window.js';
+import type { CircuitState } from '../../stats/collector.js';
 import type { NodeLeases } from '../../ratelimit/cluster/index.js';
 import type { DemandBody } from '../control/messages.js';
 import type { ManagerConfig } from './manager-config.js';
@@ -492,6 +493,18 @@ export class ClusterManager {
 
   statsNodeTotals(from: number, to: number): Map<string, StatsSummary> {
     return this.stats.nodeTotals(from, to, this.clock.now());
+  }
+
+  statsNodeEndpointTotals(id: string, from: number, to: number): Map<string, StatsSummary> {
+    return this.stats.nodeEndpointTotals(id, from, to, this.clock.now());
+  }
+
+  circuitStates(id: string): Record<string, { state: CircuitState; at: number }> {
+    return this.stats.circuitStates(id);
+  }
+
+  circuitSummary(since: number): Map<string, Record<CircuitState, number>> {
+    return this.stats.circuitCounts(since);
   }
 
   /** Per limit and node: demand, lease, expiry (for the API). */

@@ -110,6 +110,8 @@ interface Deferred<T> {
   reject: (err: unknown) => void;
 }
 
+const RESOLVED: Promise<void> = Promise.resolve();
+
 function deferred<T>(): Deferred<T> {
   let resolve!: (value: T) => void;
   let reject!: (err: unknown) => void;
@@ -203,6 +205,10 @@ export class FramedConnection extends EventEmitter {
   private handshakeTimer: TimerHandle | undefined;
   private idleTimer: TimerHandle | undefined;
   private lastActivity = 0;
+  private lastSend = 0;
+  /** Sends waiting in the writeTail chain (behind backpressure or earlier queued sends). */
+  private queuedWrites = 0;
+  private corked = false;
   private unsubscribeKeyring: (() => void) | undefined;
 
   /** Dials, sends the kind byte, runs the handshake. Rejects with a WireError (refused, timeout, connect error). */
@@ -400,6 +406,16 @@ export class FramedConnection extends EventEmitter {
     return this.inbox.length;
   }
 
+  /** Monotonic time (clock.monotonic) of the last send() accepted: lets a keepalive stay quiet while traffic flows. */
+  get lastSendAt(): number {
+    return this.lastSend;
+  }
+
+  /** Monotonic time of the last bytes received (the handshake's end before any): liveness of the peer. */
+  get lastReceiveAt(): number {
+    return this.lastActivity;
+  }
+
   /**
    * Sends one message (chunked if large). Rejects with E_WIRE_OVERSIZED or E_WIRE_CLOSED (or a RangeError for a
    * type or request id out of range). A caller that does not await it never gets an unhandled rejection.
@@ -419,9 +435,43 @@ export class FramedConnection extends EventEmitter {
     }
     const room = this.peerMaxFrameBytes - (this.sealer ? SEAL_OVERHEAD_BYTES : 0);
     const chunks = splitMessage(bytes, room);
-    const write = this.writeTail.then(() => this.writeChunks(chunks));
+    this.lastSend = this.clock.monotonic();
+    if (this.queuedWrites === 0 && this.drain === undefined) {
+      // Nothing queued: write now, without the promise chain (most sends, e.g. every heartbeat and ack).
+      const written = this.writeNow(chunks);
+      if (written === chunks.length && this.drain === undefined) return RESOLVED;
+      return this.queueWrite(chunks.slice(written));
+    }
+    return this.queueWrite(chunks);
+  }
+
+  /** Writes after the sends queued before, and after 'drain' when the socket's buffer is full. */
+  private queueWrite(chunks: readonly Buffer[]): Promise<void> {
+    this.queuedWrites++;
+    const write = this.writeTail
+      .then(async () => {
+        if (this.drain) await this.drain.promise;
+        await this.writeChunks(chunks);
+      })
+      .finally(() => {
+        this.queuedWrites--;
+      });
     this.writeTail = write.catch(() => {});
     return write;
+  }
+
+  /** Writes chunks until the socket asks to wait; returns how many were written. */
+  private writeNow(chunks: readonly Buffer[]): number {
+    this.corkUntilTickEnd();
+    for (let i = 0; i < chunks.length; i++) {
+      const chunk = chunks[i]!;
+      const bytes = this.sealer ? this.sealer.sealFrame(chunk) : frame(chunk);
+      if (!this.socket.write(bytes)) {
+        this.drain ??= deferred<void>();
+        return i + 1;
+      }
+    }
+    return chunks.length;
   }
 
   /** The next envelope; rejects with E_WIRE_TIMEOUT after timeoutMs, or the close error / E_WIRE_CLOSED. */
@@ -641,6 +691,7 @@ export class FramedConnection extends EventEmitter {
     this.clock.clearTimeout(this.handshakeTimer);
     this.handshakeTimer = undefined;
     this.lastActivity = this.clock.monotonic();
+    this.lastSend = this.lastActivity;
     this.armIdleTimer();
     this.ready.resolve();
   }
@@ -695,6 +746,7 @@ export class FramedConnection extends EventEmitter {
   // ---- writing ----
 
   private async writeChunks(chunks: readonly Buffer[]): Promise<void> {
+    this.corkUntilTickEnd();
     for (const chunk of chunks) {
       if (this.phase !== 'open') throw this.closedError();
       const bytes = this.sealer ? this.sealer.sealFrame(chunk) : frame(chunk);
@@ -703,6 +755,21 @@ export class FramedConnection extends EventEmitter {
         await this.drain.promise;
       }
     }
+  }
+
+  /**
+   * Frames written in the same tick leave in one syscall: each write is otherwise a syscall of its own (on
+   * loopback the costliest part of sending a small frame), and a burst (resent deltas, a heartbeat after an ack)
+   * is common. The uncork runs once the tick's microtasks (where queued sends write) have run.
+   */
+  private corkUntilTickEnd(): void {
+    if (this.corked) return;
+    this.corked = true;
+    this.socket.cork();
+    process.nextTick(() => {
+      this.corked = false;
+      this.socket.uncork();
+    });
   }
 
   // ---- closing ----
@@ -771,11 +838,20 @@ export class FramedConnection extends EventEmitter {
     const wait = Math.max(1, this.lastActivity + this.idleTimeoutMs - this.clock.monotonic());
     this.idleTimer = this.clock.setTimeout(() => {
       if (this.phase !== 'open') return;
-      if (this.clock.monotonic() - this.lastActivity >= this.idleTimeoutMs) {
-        this.fail(ErrorCode.WireTimeout, `nothing received for ${this.idleTimeoutMs} ms`);
-      } else {
+      if (this.clock.monotonic() - this.lastActivity < this.idleTimeoutMs) {
         this.armIdleTimer();
+        return;
       }
+      // Timers run before I/O in an event-loop turn: after a stall of this process, bytes may be waiting unread.
+      // Decide once this turn's reads are done, not on a stale view (else every peer is dropped after a stall).
+      setImmediate(() => {
+        if (this.phase !== 'open') return;
+        if (this.clock.monotonic() - this.lastActivity >= this.idleTimeoutMs) {
+          this.fail(ErrorCode.WireTimeout, `nothing received for ${this.idleTimeoutMs} ms`);
+        } else {
+          this.armIdleTimer();
+        }
+      });
     }, wait);
     this.idleTimer.unref();
   }

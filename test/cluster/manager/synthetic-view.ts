@@ -1,6 +1,7 @@
 /**
  * A synthetic manager for the web interface at scale: `nodes` registered nodes in every state, a stats window
- * holding `endpoints` endpoints (each with one backend) over the last hour, three config versions with acks,
+ * holding `endpoints` endpoints (each with one backend, the first ten behind circuit breakers, some open) over
+ * the last hour, three config versions with acks,
  * behind nodes and a nack, two cluster-wide limits with leases, and a license about to expire. Served with the
  * real API (startManagerApi), no processes.
  */
@@ -94,6 +95,8 @@ export async function startSyntheticCluster(options: { nodes: number; endpoints:
         bc.call(failed ? 0 : 200, us * 0.8, 800, 100, failed ? 1 : 0);
       }
       endpoints[key] = ec.take();
+      // The first ten backends have a circuit breaker: the slowest ones trip on some nodes, half-open on others.
+      if (e < 10) bc.circuitState(e % 7 === 6 ? (random() < 0.3 ? 'open' : random() < 0.2 ? 'half-open' : 'closed') : 'closed');
       const b = bc.take();
       backends[`${key}#0`] = b;
     }
@@ -188,6 +191,9 @@ export async function startSyntheticCluster(options: { nodes: number; endpoints:
     statsKeys: () => window.keys(),
     statsKeyTotals: (from, to) => window.keyTotals(from, to, Date.now()),
     statsNodeTotals: (from, to) => window.nodeTotals(from, to, Date.now()),
+    statsNodeEndpointTotals: (id, from, to) => window.nodeEndpointTotals(id, from, to, Date.now()),
+    circuitStates: (id) => window.circuitStates(id),
+    circuitSummary: (since) => window.circuitCounts(since),
   };
   const token = 'synthetic-token';
   const api = await startManagerApi(view, {

@@ -1,11 +1,13 @@
 /**
  * The web interface's routes on the manager's API port: the page and its assets, the overview, per-node and
- * per-key traffic for the tables, and a server-sent event stream of the overview (the page polls when the
+ * per-key traffic for the tables (backends with their circuit-breaker states over the nodes), one node's
+ * endpoints for its detail view, and a server-sent event stream of the overview (the page polls when the
  * stream is unavailable). All read-only and open, like the rest of the read API.
  */
 import type { ServerResponse } from 'node:http';
 import type { Logger } from '../../../base/logger.js';
 import type { StatsSummary } from '../../../stats/window.js';
+import type { CircuitState } from '../../../stats/collector.js';
 import type { ManagerView } from '../http-api.js';
 import { buildOverview } from './overview.js';
 import { guarded, HttpError, searchParams, sendJson } from './respond.js';
@@ -54,11 +56,26 @@ export function mountWebInterface(on: Mount, view: ManagerView, options: WebInte
   on('GET', '/api/v1/stats/keys', guarded((req, res) => {
     const { from, to } = parseTimeRange(searchParams(req), view.now(), DEFAULT_RANGE_S);
     const totals = view.statsKeyTotals(from, to);
+    // Nodes that reported in the range: a node gone quiet before it says nothing about a backend now.
+    const circuits = view.circuitSummary(from);
     const keys = view.statsKeys().map((key) => {
       const s = totals.get(key);
-      return { key, kind: /#\d+$/.test(key) ? 'backend' : 'endpoint', ...(s ? trafficView(s) : emptyTraffic()) };
+      const traffic = s ? trafficView(s) : emptyTraffic();
+      return BACKEND_KEY.test(key) ? { key, kind: 'backend', ...traffic, circuit: circuitCounts(circuits.get(key)) } : { key, kind: 'endpoint', ...traffic };
     });
     sendJson(res, 200, { from, to, keys });
+  }));
+
+  on('GET', '/api/v1/stats/nodes/:id/endpoints', guarded((req, res, params) => {
+    const id = params['id'] ?? '';
+    const { from, to } = parseTimeRange(searchParams(req), view.now(), DEFAULT_RANGE_S);
+    if (!view.nodes().some((n) => n.id === id) && !view.statsNodeTotals(0, view.now() + 1).has(id)) {
+      throw new HttpError(404, `no node ${id} (neither registered nor in the stats window)`);
+    }
+    const endpoints = [...view.statsNodeEndpointTotals(id, from, to)]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([key, s]) => ({ key, ...trafficView(s) }));
+    sendJson(res, 200, { node: id, from, to, endpoints });
   }));
 
   const events = new EventStreams(view, options);
@@ -81,6 +98,13 @@ function trafficView(s: StatsSummary) {
     p50_us: s.p50Us,
     p99_us: s.p99Us,
   };
+}
+
+const BACKEND_KEY = /#\d+$/;
+
+/** A backend's circuit states over the nodes that reported one; null for a backend without a breaker. */
+function circuitCounts(c: Record<CircuitState, number> | undefined) {
+  return c ? { closed: c.closed, open: c.open, half_open: c['half-open'], nodes: c.closed + c.open + c['half-open'] } : null;
 }
 
 function emptyTraffic(): ReturnType<typeof trafficView> {

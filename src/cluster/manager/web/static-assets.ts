@@ -52,6 +52,9 @@ export class StaticAssets {
     this.allowed = new Map<string, Asset>([
       ['index.html', { path: join(own, 'index.html'), type: 'text/html; charset=utf-8' }],
       ['app.js', { path: join(own, 'app.js'), type: 'text/javascript; charset=utf-8' }],
+      ['ui.js', { path: join(own, 'ui.js'), type: 'text/javascript; charset=utf-8' }],
+      ['charts.js', { path: join(own, 'charts.js'), type: 'text/javascript; charset=utf-8' }],
+      ['node-detail.js', { path: join(own, 'node-detail.js'), type: 'text/javascript; charset=utf-8' }],
       ['app.css', { path: join(own, 'app.css'), type: 'text/css; charset=utf-8' }],
       ['favicon.svg', { path: join(own, 'favicon.svg'), type: 'image/svg+xml' }],
       ['uPlot.iife.min.js', { path: join(uplot, 'uPlot.iife.min.js'), type: 'text/javascript; charset=utf-8' }],

@@ -1,109 +1,20 @@
-// The Cluster Manager's web interface: plain ES module, no build step. It reads the manager's JSON API on the
+// The Cluster Manager's web interface: plain ES modules, no build step. It reads the manager's JSON API on the
 // same origin, listens to /api/v1/events (server-sent events) and polls when the stream is unavailable. Every
 // text from the API (node names, errors, notes) goes into the DOM as text nodes, never as HTML.
+import { chart } from './charts.js';
+import { loadNodeDetail, nodeHash, parseNodeHash } from './node-detail.js';
+import {
+  $, api, circuitBadge, clock, compare, errorClass, fmtAgo, fmtBytes, fmtInt, fmtPct, fmtRate, fmtTime, fmtUs, h,
+  managerNow, markSorted, replaceRows, setText, setToken, sortable, STATES, statePill, token,
+} from './ui.js';
 
-const STATES = ['alive', 'unreachable', 'down', 'removed', 'refused'];
 /** Sorting by state puts what needs attention first. */
 const STATE_RANK = { unreachable: 0, down: 1, refused: 2, alive: 3, removed: 4 };
 const RANGE_LABELS = { 300: '5 min', 900: '15 min', 3600: '1 h' };
-const TOKEN_KEY = 'krakend-cm-token';
 const POLL_MS = 2000;
 const VIEWS = ['nodes', 'traffic', 'config', 'limits', 'license'];
-
-// ---- DOM helpers ---------------------------------------------------------------------------------------------
-
-const $ = (id) => document.getElementById(id);
-
-/** An element with attributes, properties (`on…` listeners) and children (strings become text nodes). */
-function h(tag, attrs, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs ?? {})) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
-    else if (k === 'class') el.className = v;
-    else if (k === 'dataset') Object.assign(el.dataset, v);
-    else el.setAttribute(k, v === true ? '' : String(v));
-  }
-  append(el, children);
-  return el;
-}
-
-function append(el, children) {
-  for (const c of children.flat(Infinity)) {
-    if (c === undefined || c === null || c === false) continue;
-    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  }
-}
-
-function setText(id, text) {
-  $(id).textContent = text;
-}
-
-function replaceRows(tbody, rows, columns, emptyText) {
-  if (rows.length === 0) rows = [h('tr', null, h('td', { class: 'empty', colspan: columns }, emptyText))];
-  tbody.replaceChildren(...rows);
-}
-
-// ---- formatting ----------------------------------------------------------------------------------------------
-
-const nf = new Intl.NumberFormat('en-US');
-
-function fmtInt(n) {
-  return n === null || n === undefined ? '–' : nf.format(Math.round(n));
-}
-
-function fmtRate(n) {
-  if (n === null || n === undefined) return '–';
-  if (n === 0) return '0';
-  if (n < 0.1) return n.toFixed(3);
-  if (n < 10) return n.toFixed(2);
-  if (n < 1000) return n.toFixed(1);
-  return nf.format(Math.round(n));
-}
-
-function fmtPct(r) {
-  if (r === null || r === undefined) return '–';
-  if (r === 0) return '0%';
-  const p = r * 100;
-  return `${p < 0.1 ? p.toFixed(3) : p < 10 ? p.toFixed(2) : p.toFixed(1)}%`;
-}
-
-function fmtUs(us) {
-  if (us === null || us === undefined) return '–';
-  if (us < 1000) return `${Math.round(us)} µs`;
-  if (us < 1_000_000) return `${(us / 1000).toFixed(us < 10_000 ? 2 : 1)} ms`;
-  return `${(us / 1_000_000).toFixed(2)} s`;
-}
-
-function fmtBytes(b) {
-  if (b < 1024) return `${b} B`;
-  if (b < 1024 * 1024) return `${(b / 1024).toFixed(1)} KiB`;
-  return `${(b / 1024 / 1024).toFixed(1)} MiB`;
-}
-
-/** "12 s ago", "3 min ago", "2 h ago", "4 d ago", by the manager's clock. */
-function fmtAgo(ms) {
-  const s = Math.max(0, Math.round((managerNow() - ms) / 1000));
-  if (s < 60) return `${s} s ago`;
-  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
-  if (s < 86400) return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min ago`;
-  return `${Math.floor(s / 86400)} d ago`;
-}
-
-function fmtTime(ms) {
-  const d = new Date(ms);
-  const pad = (n) => String(n).padStart(2, '0');
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
-}
-
-/** Amber for some errors, red from 5 %. */
-function errorClass(rate) {
-  return rate >= 0.05 ? 'bad' : rate > 0 ? 'warn' : '';
-}
-
-function statePill(state, extra) {
-  return h('span', { class: `pill state-${STATES.includes(state) ? state : 'removed'}`, dataset: { state } }, state, extra);
-}
+/** Each section's tab: a node's detail belongs to the nodes tab. */
+const TAB_OF = { node: 'nodes' };
 
 // ---- state ---------------------------------------------------------------------------------------------------
 
@@ -111,8 +22,6 @@ const state = {
   view: 'nodes',
   rangeS: 300,
   overview: null,
-  /** Manager clock minus the browser's, so "ago" is right even when the clocks differ. */
-  skewMs: 0,
   nodes: [],
   nodeTraffic: {},
   limits: [],
@@ -123,41 +32,11 @@ const state = {
   keysSort: { key: 'requests', dir: -1 },
   keysKinds: new Set(['endpoint', 'backend']),
   chartKey: '',
+  /** The node shown by `#node=<id>`. */
+  nodeId: null,
   refreshing: false,
   refreshAgain: false,
 };
-
-function managerNow() {
-  return Date.now() + state.skewMs;
-}
-
-function token() {
-  return sessionStorage.getItem(TOKEN_KEY) ?? '';
-}
-
-// ---- API -----------------------------------------------------------------------------------------------------
-
-class ApiError extends Error {
-  constructor(status, message) {
-    super(message);
-    this.status = status;
-  }
-}
-
-async function api(path, { auth = false, method = 'GET' } = {}) {
-  const headers = { Accept: 'application/json' };
-  if (auth) {
-    if (!token()) throw new ApiError(401, 'this needs the API token: set it with the “API token” button above');
-    headers.Authorization = `Bearer ${token()}`;
-  }
-  const res = await fetch(path, { method, headers, cache: 'no-store' });
-  const body = await res.json().catch(() => ({}));
-  if (!res.ok) {
-    const message = res.status === 401 ? 'the API token was refused' : body.error ?? `HTTP ${res.status}`;
-    throw new ApiError(res.status, message);
-  }
-  return body;
-}
 
 // ---- live updates --------------------------------------------------------------------------------------------
 
@@ -208,7 +87,7 @@ function stopPolling() {
 
 function onOverview(ov) {
   state.overview = ov;
-  state.skewMs = ov.now - Date.now();
+  clock.skewMs = ov.now - Date.now();
   setText('manager-id', ov.manager_id);
   setText('ov-counted', fmtInt(ov.counted));
   setText('ov-max', fmtInt(ov.max_nodes));
@@ -251,6 +130,7 @@ async function refresh() {
     else if (state.view === 'config') await loadConfig();
     else if (state.view === 'limits') await loadLimits();
     else if (state.view === 'license') await loadLicense();
+    else if (state.view === 'node') await loadNodeDetail(state.nodeId, state.rangeS, state.overview?.config?.version ?? null);
     setText('footer-status', `Updated ${fmtTime(managerNow())}`);
   } catch (err) {
     setText('footer-status', `Could not load the ${state.view} view: ${err.message}`);
@@ -316,13 +196,9 @@ function nodeRowsData() {
         mean: t?.mean_us ?? -1,
         last_seen: Date.parse(n.last_seen),
       },
-      text: `${n.name} ${n.id} ${n.addresses?.api ?? ''} ${n.addresses?.cluster ?? ''} ${n.version} ${n.state}`.toLowerCase(),
+      text: `${n.name} ${n.id} ${n.addresses?.api ?? ''} ${n.addresses?.cluster ?? ''} ${n.version} ${n.state}${n.open_circuits?.length ? ' open circuit' : ''}`.toLowerCase(),
     };
   });
-}
-
-function compare(a, b) {
-  return typeof a === 'string' || typeof b === 'string' ? String(a).localeCompare(String(b)) : a - b;
 }
 
 function renderNodes() {
@@ -376,9 +252,21 @@ function nodeRow({ node: n, traffic: t, lease, current }) {
         ? h('span', { class: 'ok', title: 'acknowledged the current version' }, `v${n.config_version} ✓`)
         : h('span', { class: 'warn', title: `serves v${n.config_version}; current is v${current}` }, `v${n.config_version} (behind)`);
   const removable = n.state === 'down' || n.state === 'removed' || n.state === 'refused';
-  return h('tr', { dataset: { nodeId: n.id, state: n.state } },
+  const open = n.open_circuits ?? [];
+  return h('tr', {
+    class: 'clickable',
+    dataset: { nodeId: n.id, state: n.state },
+    title: 'Show this node in detail',
+    // The name is a link for the keyboard; the rest of the row is a larger target for the mouse.
+    onclick: (e) => {
+      if (!e.target.closest('a, button')) location.hash = nodeHash(n.id);
+    },
+  },
     h('td', { dataset: { col: 'state' } }, statePill(n.state), n.control_connected || n.state !== 'alive' ? null : h('span', { class: 'suspect', title: 'no control channel open' }, 'no channel')),
-    h('td', { dataset: { col: 'name' } }, h('span', { class: 'node-name' }, n.name), h('span', { class: 'node-id' }, n.id)),
+    h('td', { dataset: { col: 'name' } },
+      h('a', { class: 'node-name', href: nodeHash(n.id) }, n.name),
+      open.length ? h('span', { class: 'circuit-flag', dataset: { openCircuits: open.length }, title: `Circuit breaker open, as last reported, for:\n${open.join('\n')}` }, `${open.length} open circuit${open.length === 1 ? '' : 's'}`) : null,
+      h('span', { class: 'node-id' }, n.id)),
     h('td', { class: 'mono' }, n.addresses?.api ?? ''),
     h('td', { title: fmtTime(Date.parse(n.since)) }, fmtAgo(Date.parse(n.since))),
     h('td', { class: 'mono' }, n.version),
@@ -405,27 +293,8 @@ async function removeNode(n) {
   }
 }
 
-function markSorted(table, sort) {
-  for (const th of table.tHead.rows[0].cells) {
-    th.classList.toggle('sorted-asc', th.dataset.sort === sort.key && sort.dir > 0);
-    th.classList.toggle('sorted-desc', th.dataset.sort === sort.key && sort.dir < 0);
-  }
-}
-
-function sortable(table, sortState, render) {
-  table.tHead.addEventListener('click', (e) => {
-    const th = e.target.closest('th[data-sort]');
-    if (!th) return;
-    const key = th.dataset.sort;
-    if (sortState.key === key) sortState.dir = -sortState.dir;
-    else Object.assign(sortState, { key, dir: th.classList.contains('num') ? -1 : 1 });
-    render();
-  });
-}
-
 // ---- traffic: charts and the endpoints table -----------------------------------------------------------------
 
-const charts = {};
 
 async function loadTraffic() {
   const keyParam = chartKeyParam();
@@ -485,7 +354,9 @@ function renderKeys() {
   );
   const filter = $('keys-filter').value.trim().toLowerCase();
   const { key, dir } = state.keysSort;
-  const value = (k, field) => (field === 'key' || field === 'kind' ? k[field] : k[field] ?? -1);
+  // Circuits sort by how many nodes have them open, then half-open; endpoints (no circuit) last.
+  const circuitRank = (c) => (c ? c.open * 1e6 + c.half_open * 1e3 + c.nodes / 1e3 : -1);
+  const value = (k, field) => (field === 'key' || field === 'kind' ? k[field] : field === 'circuit' ? circuitRank(k.circuit) : k[field] ?? -1);
   const rows = state.keys
     .filter((k) => state.keysKinds.has(k.kind) && (!filter || k.key.toLowerCase().includes(filter)))
     .sort((a, b) => dir * compare(value(a, key), value(b, key)) || a.key.localeCompare(b.key));
@@ -513,9 +384,10 @@ function renderKeys() {
       h('td', { class: `num${k.errors > 0 ? ' bad' : ''}` }, fmtInt(k.errors)),
       h('td', { class: `num${k.timeouts > 0 ? ' bad' : ''}` }, fmtInt(k.timeouts)),
       h('td', { class: 'num' }, fmtInt(k.rate_limited)),
+      h('td', { dataset: { col: 'circuit' } }, k.kind === 'backend' ? circuitBadge(k.circuit) : null),
       ),
     ),
-    10,
+    11,
     state.keys.length === 0 ? 'No traffic in the window yet.' : 'Nothing matches the filter.',
   );
 }
@@ -527,70 +399,16 @@ function drawCharts(stats) {
   setText('chart-resolution', `${series.length} points at ${stats.resolutionMs / 1000} s resolution`);
   const xs = series.map((p) => p.t / 1000);
   const ms = (us) => (us === null ? null : us / 1000);
-  chart('rps', xs, [{ label: 'req/s', stroke: '#1f6feb', fill: 'rgba(31,111,235,.08)', values: stats.series.map((p) => p.rps) }], (v) => fmtRate(v));
-  chart('errors', xs, [{ label: 'errors', stroke: '#cf222e', fill: 'rgba(207,34,46,.08)', values: stats.series.map((p) => (p.requests ? p.errorRate * 100 : null)) }], (v) => `${v.toFixed(2)}%`);
-  chart('latency', xs, [
+  chart('chart-rps', xs, [{ label: 'req/s', stroke: '#1f6feb', fill: 'rgba(31,111,235,.08)', values: stats.series.map((p) => p.rps) }], (v) => fmtRate(v));
+  chart('chart-errors', xs, [{ label: 'errors', stroke: '#cf222e', fill: 'rgba(207,34,46,.08)', values: stats.series.map((p) => (p.requests ? p.errorRate * 100 : null)) }], (v) => `${v.toFixed(2)}%`, 1);
+  chart('chart-latency', xs, [
     { label: 'p50', stroke: '#1a7f37', values: stats.series.map((p) => ms(p.p50Us)) },
     { label: 'p99', stroke: '#bf8700', values: stats.series.map((p) => ms(p.p99Us)) },
   ], (v) => `${v.toFixed(2)} ms`);
 }
 
-function chart(name, xs, series, fmt) {
-  const host = $(`chart-${name}`);
-  if (typeof uPlot !== 'function') {
-    host.replaceChildren(h('div', { class: 'chart-empty' }, 'charting library not loaded'));
-    return;
-  }
-  const data = [xs, ...series.map((s) => s.values)];
-  const width = Math.max(200, host.clientWidth);
-  const existing = charts[name];
-  if (existing && existing.series.length === series.length + 1 && existing.root.isConnected) {
-    existing.setData(data);
-    if (Math.abs(existing.width - width) > 2) existing.setSize({ width, height: 190 });
-    return;
-  }
-  existing?.destroy();
-  host.replaceChildren();
-  charts[name] = new uPlot(
-    {
-      width,
-      height: 190,
-      cursor: { drag: { x: false, y: false } },
-      legend: { live: true },
-      scales: { y: { range: (u, min, max) => [0, Math.max(max ?? 0, name === 'errors' ? 1 : 0.001) * 1.1] } },
-      axes: [
-        { stroke: '#66717f', grid: { stroke: '#edf0f3' }, ticks: { stroke: '#dfe3e8' } },
-        { stroke: '#66717f', grid: { stroke: '#edf0f3' }, ticks: { stroke: '#dfe3e8' }, size: 56, values: (u, vals) => vals.map((v) => shortNumber(v)) },
-      ],
-      series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.stroke, fill: s.fill, width: 1.5, points: { show: false, size: 5, filter: isolatedPoints }, value: (u, v) => (v === null ? '–' : fmt(v)) }))],
-    },
-    data,
-    host,
-  );
-}
-
-/** Points with no neighbour draw no line: mark them, so a single busy slot still shows. */
-function isolatedPoints(u, si, show) {
-  if (show) return null;
-  const ys = u.data[si];
-  const out = [];
-  for (let i = 0; i < ys.length; i++) {
-    if (ys[i] !== null && (i === 0 || ys[i - 1] === null) && (i === ys.length - 1 || ys[i + 1] === null)) out.push(i);
-  }
-  return out.length ? out : null;
-}
-
-function shortNumber(v) {
-  if (v === 0) return '0';
-  const a = Math.abs(v);
-  if (a >= 1e6) return `${+(v / 1e6).toFixed(1)}M`;
-  if (a >= 1e3) return `${+(v / 1e3).toFixed(1)}k`;
-  if (a >= 1) return `${+v.toFixed(1)}`;
-  return `${+v.toPrecision(2)}`;
-}
-
 window.addEventListener('resize', () => {
-  if (state.view === 'traffic') void refresh();
+  if (state.view === 'traffic' || state.view === 'node') void refresh();
 });
 
 // ---- config versions -----------------------------------------------------------------------------------------
@@ -749,9 +567,11 @@ async function loadLicense() {
 
 function showView() {
   const name = location.hash.slice(1);
-  state.view = VIEWS.includes(name) ? name : 'nodes';
-  for (const v of VIEWS) $(`view-${v}`).hidden = v !== state.view;
-  for (const a of document.querySelectorAll('.tabs a')) a.classList.toggle('active', a.dataset.view === state.view);
+  state.nodeId = parseNodeHash(location.hash);
+  state.view = state.nodeId !== null ? 'node' : VIEWS.includes(name) ? name : 'nodes';
+  for (const v of [...VIEWS, 'node']) $(`view-${v}`).hidden = v !== state.view;
+  const tab = TAB_OF[state.view] ?? state.view;
+  for (const a of document.querySelectorAll('.tabs a')) a.classList.toggle('active', a.dataset.view === tab);
   void refresh();
 }
 
@@ -780,14 +600,14 @@ function init() {
   $('token-form').addEventListener('submit', (e) => {
     e.preventDefault();
     const value = $('token-input').value.trim();
-    if (value) sessionStorage.setItem(TOKEN_KEY, value);
+    if (value) setToken(value);
     $('token-input').value = '';
     $('token-panel').hidden = true;
     showToken();
     void refresh();
   });
   $('token-forget').addEventListener('click', () => {
-    sessionStorage.removeItem(TOKEN_KEY);
+    setToken('');
     $('token-panel').hidden = true;
     showToken();
     void refresh();
