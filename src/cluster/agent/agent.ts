@@ -199,7 +199,9 @@ export class ClusterAgent {
 
   private scheduleRetry(minimumMs = 0): void {
     if (this.stopped) return;
-    const { initial, max } = this.options.backoffMs ?? { initial: 500, max: 30_000 };
+    // Full jitter up to 10 s: 1,000 nodes redialling a restarted manager spread over 10 s (100 handshakes a
+    // second), and no node waits longer than that once the manager is back.
+    const { initial, max } = this.options.backoffMs ?? { initial: 500, max: 10_000 };
     const step = Math.min(max, initial * 2 ** Math.min(this.attempt, 16));
     this.attempt++;
     const wait = Math.max(minimumMs, Math.floor(this.random.float() * step));
