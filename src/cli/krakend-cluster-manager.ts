@@ -29,7 +29,7 @@ const USAGE = `Usage:
 
 Settings (flag, environment variable, or key in --config FILE / KRAKEND_CM_CONFIG, default
 /etc/krakend/cluster-manager.yml):
-${MANAGER_KEYS.map((k) => `  ${k.flag.padEnd(24)} ${k.env.padEnd(32)} ${k.help} (default ${k.shownDefault})`).join('\n')}
+${MANAGER_KEYS.map((k) => `  ${k.flag.padEnd(28)} ${k.env.padEnd(37)} ${k.help} (default ${k.shownDefault})`).join('\n')}
 `;
 
 async function main(argv: string[]): Promise<number> {

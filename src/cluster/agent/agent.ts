@@ -15,6 +15,7 @@ import {
   CONTROL_VERSIONS,
   ControlType,
   createControlRegistry,
+  isKeepalive,
   isRefused,
   isWelcome,
 } from '../control/messages.js';
@@ -85,6 +86,7 @@ export class ClusterAgent {
   private nodeId: string | undefined;
   private connection: FramedConnection | undefined;
   private stopHeartbeat: (() => void) | undefined;
+  private beatMs: number | undefined;
   private retry: TimerHandle | undefined;
   private attempt = 0;
   private seedIndex = 0;
@@ -115,6 +117,11 @@ export class ClusterAgent {
 
   get limits(): readonly LeaseBody[] {
     return this.lastLimits;
+  }
+
+  /** The control channel's beat, as the manager last set it (undefined before the first welcome). */
+  get heartbeatMs(): number | undefined {
+    return this.beatMs;
   }
 
   /** Starts dialling; returns at once. */
@@ -280,11 +287,7 @@ export class ClusterAgent {
     this.options.onAdmitted?.(welcome.id, welcome);
     this.applyLimits(welcome.limits);
 
-    this.stopHeartbeat?.();
-    // Beats only when idle, and a manager silent for 3 beats (frozen, or its host gone) closes the channel: the
-    // agent then reconnects, to another seed if there is one.
-    const beatMs = welcome.heartbeatMs;
-    this.stopHeartbeat = keepalive(conn, { clock: this.clock, beatMs, silenceMs: beatMs * 3 });
+    this.startKeepalive(conn, welcome.heartbeatMs);
     this.clock.clearInterval(this.reporter);
     if (this.options.demandReport && welcome.limitRefreshMs) {
       const report = this.options.demandReport;
@@ -313,9 +316,19 @@ export class ClusterAgent {
     void this.readLoop(conn);
   }
 
+  /**
+   * Beats only when idle, and a manager silent for 3 beats (frozen, or its host gone) closes the channel: the
+   * agent then reconnects, to another seed if there is one. The manager lengthens the beat as the cluster grows.
+   */
+  private startKeepalive(conn: FramedConnection, beatMs: number): void {
+    this.stopHeartbeat?.();
+    this.beatMs = beatMs;
+    this.stopHeartbeat = keepalive(conn, { clock: this.clock, beatMs, silenceMs: beatMs * 3 });
+  }
+
   private async readLoop(conn: FramedConnection): Promise<void> {
     try {
-      for await (const envelope of conn) this.handle(envelope);
+      for await (const envelope of conn) this.handle(envelope, conn);
     } catch (err) {
       this.logger.debug(`[CLUSTER] Control channel closed: ${(err as Error).message}`);
     }
@@ -331,9 +344,12 @@ export class ClusterAgent {
     this.scheduleRetry();
   }
 
-  private handle(envelope: Envelope): void {
+  private handle(envelope: Envelope, conn: FramedConnection): void {
     this.lastContact = this.clock.monotonic();
     switch (envelope.type) {
+      case ControlType.Keepalive:
+        if (isKeepalive(envelope.body) && this.connection === conn) this.startKeepalive(conn, envelope.body.heartbeatMs);
+        return;
       case ControlType.Config:
         void this.applyConfig(envelope.body as ConfigBody);
         return;

@@ -68,3 +68,15 @@ export function keepalive(conn: FramedConnection, options: KeepaliveOptions): ()
   arm();
   return stop;
 }
+
+/**
+ * The beat the manager gives its control channels: the configured beat, lengthened so that `sessions` channels
+ * beating once each per beat stay under `maxPerSecond` (0: never lengthened). As Nomad's servers stretch client
+ * heartbeat TTLs under `max_heartbeats_per_second`: finding a node that failed is gossip's job, the channel's beat
+ * only finds half-open channels, and that may take longer in a large cluster. Whole seconds above the configured
+ * beat, so the beat changes (and every channel is told) at most once per `maxPerSecond` nodes joining or leaving.
+ */
+export function effectiveBeatMs(configuredMs: number, sessions: number, maxPerSecond: number): number {
+  if (!(maxPerSecond > 0)) return configuredMs;
+  return Math.max(configuredMs, Math.ceil(sessions / maxPerSecond) * 1000);
+}

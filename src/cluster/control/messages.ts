@@ -8,8 +8,15 @@ import { MessageRegistry } from '../wire/index.js';
 import { isStatsBody } from './stats-body.js';
 import type { VersionRange } from '../wire/index.js';
 
-/** v2: Stats bodies in the packed form (stats-body.ts); a v1 peer still gets and sends the v1 form. */
-export const CONTROL_VERSIONS: VersionRange = { min: 1, max: 2 };
+/**
+ * v2: Stats bodies in the packed form (stats-body.ts); a v1 peer still gets and sends the v1 form.
+ * v3: the manager may change a channel's heartbeat after the welcome (Keepalive); v1 and v2 channels keep the beat
+ * of their welcome, since an older peer would drop the message and keep timing out on the old beat.
+ */
+export const CONTROL_VERSIONS: VersionRange = { min: 1, max: 3 };
+
+/** The first control protocol version that understands Keepalive. */
+export const KEEPALIVE_VERSION = 3;
 
 export const ControlType = {
   /** node → manager: who I am, what I run. */
@@ -36,6 +43,8 @@ export const ControlType = {
   Stats: 76,
   /** manager → node: deltas up to this seq are in. */
   StatsAck: 77,
+  /** manager → node (v3): heartbeat on this channel from now on (the cluster grew or shrank). */
+  Keepalive: 78,
 } as const;
 
 /** One cluster-wide limit as a node reports it. Rates are tokens per second; capacities, tokens. */
@@ -142,10 +151,17 @@ export interface HeartbeatBody {
   at: number;
 }
 
+export interface KeepaliveBody {
+  /** The new beat; each side closes the channel after 3 beats of silence. */
+  heartbeatMs: number;
+}
+
 const isObject = (b: unknown): b is Record<string, unknown> => typeof b === 'object' && b !== null && !Array.isArray(b);
 const str = (v: unknown, max = 512) => typeof v === 'string' && v.length > 0 && v.length <= max;
 const optStr = (v: unknown, max = 512) => v === undefined || str(v, max);
 const num = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
+/** A beat between 1 ms and a day: a zero or absurd beat would turn the keepalive into a busy loop or a dead one. */
+const beat = (v: unknown) => num(v) && (v as number) >= 1 && (v as number) <= 86_400_000;
 
 function isLease(v: unknown): boolean {
   return (
@@ -209,6 +225,10 @@ export function isWelcome(b: unknown): b is WelcomeBody {
 
 const REASONS = new Set<RefusalReason>(['subscription', 'version', 'invalid', 'shutting_down']);
 
+export function isKeepalive(b: unknown): b is KeepaliveBody {
+  return isObject(b) && beat(b['heartbeatMs']);
+}
+
 export function isRefused(b: unknown): b is RefusedBody {
   return isObject(b) && REASONS.has(b['reason'] as RefusalReason) && str(b['message'], 2048) && num(b['retryMs']);
 }
@@ -226,5 +246,6 @@ export function createControlRegistry(): MessageRegistry {
     .register(ControlType.Demand, 'demand', (b) => isObject(b) && Array.isArray(b['limits']) && b['limits'].length <= 10_000 && b['limits'].every(isLimitReport))
     .register(ControlType.Stats, 'stats', isStatsBody)
     .register(ControlType.StatsAck, 'stats-ack', (b) => isObject(b) && typeof b['stream'] === 'string' && num(b['seq']))
+    .register(ControlType.Keepalive, 'keepalive', isKeepalive)
     .register(ControlType.ConfigNack, 'config-nack', (b) => isObject(b) && num(b['version']) && str(b['error'], 65_536));
 }

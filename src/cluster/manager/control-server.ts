@@ -3,12 +3,17 @@
  * admission callback for a verdict, answers welcome or refused, then keeps the session: heartbeats both ways
  * when idle, `leave` (graceful: the node is `removed` at once) and a channel that closes without one (the node is
  * `unreachable` at once; gossip decides later whether it is really gone). Nothing here decides policy.
+ *
+ * The beat is the configured one until the connected nodes would send more than max_heartbeats_per_second between
+ * them; then it is lengthened (effectiveBeatMs) and every v3 channel is told, so the beats cost the manager a
+ * bounded share of its time however large the cluster.
  */
-import type { Clock } from '../../base/clock.js';
+import type { Clock, TimerHandle } from '../../base/clock.js';
+import { formatDuration } from '../../base/duration.js';
 import type { Logger } from '../../base/logger.js';
 import type { FramedConnection, StreamRoute, Keyring, DropCounters } from '../wire/index.js';
-import { CONTROL_VERSIONS, ControlType, createControlRegistry, isJoin } from '../control/messages.js';
-import { keepalive } from '../control/heartbeat.js';
+import { CONTROL_VERSIONS, ControlType, KEEPALIVE_VERSION, createControlRegistry, isJoin } from '../control/messages.js';
+import { effectiveBeatMs, keepalive } from '../control/heartbeat.js';
 import { statsDeltaOf } from '../control/stats-body.js';
 import { KeyTable } from '../../stats/packed.js';
 import type { StatsDelta } from '../../stats/collector.js';
@@ -27,7 +32,13 @@ export interface ControlServerOptions {
   logger: Logger;
   keyring: Keyring | undefined;
   drops: DropCounters;
+  /** The configured beat: the shortest the channels ever get. */
   heartbeatMs: number;
+  /**
+   * Heartbeats per second the manager is willing to take from all channels together (0 or absent: no bound); the
+   * beat is lengthened past `heartbeatMs` to stay under it as nodes join (effectiveBeatMs).
+   */
+  maxHeartbeatsPerSecond?: number;
   /** How long a new connection may take to send its join. */
   joinTimeoutMs?: number;
   admit(join: JoinBody, remote: string): Promise<Verdict>;
@@ -55,6 +66,12 @@ interface Session {
   connection: FramedConnection;
   stopHeartbeat: () => void;
   left: boolean;
+  /** The beat the node was last told (welcome or Keepalive). */
+  beatMs: number;
+  /** The silence this side tolerates on the channel now (the connection's idle timeout). */
+  silenceMs: number;
+  /** Brings silenceMs down to 3 beats once the node has surely heard a shorter beat. */
+  shorten: TimerHandle | undefined;
 }
 
 export class ControlServer {
@@ -67,9 +84,17 @@ export class ControlServer {
    * for the cluster and one set of entry objects is overwritten by each delta (consumed synchronously by onStats).
    */
   private readonly keyTable = new KeyTable();
+  private beatMs: number;
+  private closing = false;
 
   constructor(options: ControlServerOptions) {
     this.options = options;
+    this.beatMs = options.heartbeatMs;
+  }
+
+  /** The beat new channels get now (the configured one, or longer in a large cluster). */
+  get heartbeatMs(): number {
+    return this.beatMs;
   }
 
   /** The route to mount on the cluster port's StreamServer. */
@@ -136,6 +161,7 @@ export class ControlServer {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     const all = [...this.sessions.values()];
     for (const s of all) s.left = true;
     await Promise.all(all.map((s) => s.connection.close().catch(() => {})));
@@ -171,16 +197,20 @@ export class ControlServer {
       previous.left = true;
       previous.connection.destroy();
     }
+    // The beat is the channel's business: the node gets the one in force when the welcome leaves.
+    const beatMs = this.beatMs;
     try {
-      await conn.send({ type: ControlType.Welcome, body: verdict.welcome });
+      await conn.send({ type: ControlType.Welcome, body: { ...verdict.welcome, heartbeatMs: beatMs } });
     } catch {
       this.options.onLost(id);
       return;
     }
-    // Beats only when idle; the route's idle timeout (3 beats) closes a node gone silent.
-    const stopHeartbeat = keepalive(conn, { clock: this.options.clock, beatMs: this.options.heartbeatMs });
-    const session: Session = { id, connection: conn, stopHeartbeat, left: false };
+    // Beats only when idle; the connection's idle timeout (3 beats) closes a node gone silent.
+    const stopHeartbeat = keepalive(conn, { clock: this.options.clock, beatMs });
+    const session: Session = { id, connection: conn, stopHeartbeat, left: false, beatMs, silenceMs: beatMs * 3, shorten: undefined };
+    conn.setIdleTimeout(session.silenceMs);
     this.sessions.set(id, session);
+    this.retune();
     this.options.onWelcomed?.(id, join);
 
     try {
@@ -215,9 +245,53 @@ export class ControlServer {
     } catch (err) {
       this.options.logger.debug(`[CONTROL] ${id}: ${(err as Error).message}`);
     }
-    stopHeartbeat();
+    session.stopHeartbeat();
+    this.options.clock.clearTimeout(session.shorten);
     if (this.sessions.get(id) === session) this.sessions.delete(id);
+    this.retune();
     if (!session.left) this.options.onLost(id);
     await conn.close().catch(() => {});
+  }
+
+  /** After a session opened or closed: a new beat when the cluster crossed a multiple of max_heartbeats_per_second. */
+  private retune(): void {
+    if (this.closing) return;
+    const rate = this.options.maxHeartbeatsPerSecond ?? 0;
+    const next = effectiveBeatMs(this.options.heartbeatMs, this.sessions.size, rate);
+    if (next === this.beatMs) return;
+    this.beatMs = next;
+    const n = this.sessions.size;
+    this.options.logger.info(
+      `Control channel heartbeat set to ${formatDuration(next)} for ${n} node${n === 1 ? '' : 's'} (max_heartbeats_per_second: ${rate})`,
+    );
+    for (const session of this.sessions.values()) {
+      // An older node would drop the message and go on with its welcome's beat: both sides keep that one.
+      if (session.connection.version >= KEEPALIVE_VERSION && session.beatMs !== next) this.announce(session, next);
+    }
+  }
+
+  private announce(session: Session, beatMs: number): void {
+    const conn = session.connection;
+    conn.send({ type: ControlType.Keepalive, body: { heartbeatMs: beatMs } }).catch(() => {});
+    session.stopHeartbeat();
+    session.stopHeartbeat = keepalive(conn, { clock: this.options.clock, beatMs });
+    session.beatMs = beatMs;
+    this.options.clock.clearTimeout(session.shorten);
+    session.shorten = undefined;
+    const target = beatMs * 3;
+    if (target >= session.silenceMs) {
+      session.silenceMs = target;
+      conn.setIdleTimeout(target);
+      return;
+    }
+    // Shorter: until the message arrives the node may still beat at any beat it was told before, and the silence
+    // in force is at least 3 of those. Keep it for that long after the announcement, so a node that followed the
+    // rules is never cut; a further change restarts the wait (never shorter than what is in force).
+    session.shorten = this.options.clock.setTimeout(() => {
+      session.shorten = undefined;
+      session.silenceMs = session.beatMs * 3;
+      conn.setIdleTimeout(session.silenceMs);
+    }, session.silenceMs);
+    session.shorten.unref();
   }
 }

@@ -33,6 +33,8 @@ export interface ManagerView {
   licenseState(): LicenseState;
   droppedPackets(): Record<string, Record<string, number>>;
   controlConnected(id: string): boolean;
+  /** The control channels' heartbeat now, ms (lengthened in a large cluster). */
+  controlHeartbeatMs(): number;
   gossipMembers(): Member[];
   limitsView(): unknown;
   statsQuery(q: StatsQuery): StatsQueryResult;

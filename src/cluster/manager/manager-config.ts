@@ -24,6 +24,8 @@ export interface ManagerConfig {
   gracePeriodMs: number;
   retentionMs: number;
   heartbeatMs: number;
+  /** 0: every channel beats at heartbeatMs however many nodes there are. */
+  maxHeartbeatsPerSecond: number;
   limitRefreshMs: number;
   statsIntervalMs: number;
   licenseFile: string;
@@ -37,7 +39,7 @@ export interface ManagerConfig {
   logFormat: LogFormat;
 }
 
-type Kind = 'port' | 'string' | 'duration' | 'keys' | 'number' | 'preset' | 'level' | 'format';
+type Kind = 'port' | 'string' | 'duration' | 'keys' | 'number' | 'count' | 'preset' | 'level' | 'format';
 
 export interface KeySpec {
   key: string;
@@ -64,6 +66,7 @@ export const MANAGER_KEYS: readonly KeySpec[] = [
   { key: 'grace_period', field: 'gracePeriodMs', kind: 'duration', env: 'KRAKEND_CM_GRACE_PERIOD', flag: '--grace-period', shownDefault: '1m', help: 'a node unreachable this long is down' },
   { key: 'retention', field: 'retentionMs', kind: 'duration', env: 'KRAKEND_CM_RETENTION', flag: '--retention', shownDefault: '72h', help: 'registry entries of nodes gone this long are reaped' },
   { key: 'heartbeat', field: 'heartbeatMs', kind: 'duration', env: 'KRAKEND_CM_HEARTBEAT', flag: '--heartbeat', shownDefault: '1s', help: 'control channel heartbeat; a channel silent for 3 beats is closed' },
+  { key: 'max_heartbeats_per_second', field: 'maxHeartbeatsPerSecond', kind: 'count', env: 'KRAKEND_CM_MAX_HEARTBEATS_PER_SECOND', flag: '--max-heartbeats-per-second', shownDefault: '100', help: 'lengthens the heartbeat in whole seconds as nodes join so that all of them together stay under this rate; 0 = off' },
   { key: 'limit_refresh', field: 'limitRefreshMs', kind: 'duration', env: 'KRAKEND_CM_LIMIT_REFRESH', flag: '--limit-refresh', shownDefault: '1s', help: 'how often nodes report demand and leases of cluster-wide limits are renewed (TTL: 3 refreshes)' },
   { key: 'stats_interval', field: 'statsIntervalMs', kind: 'duration', env: 'KRAKEND_CM_STATS_INTERVAL', flag: '--stats-interval', shownDefault: '5s', help: 'how often nodes send their stats deltas' },
   { key: 'license_file', field: 'licenseFile', kind: 'string', env: 'KRAKEND_CM_LICENSE', flag: '--license', shownDefault: '<state_dir>/license.json', help: 'signed license, re-read at start, daily, on SIGHUP and when it changes' },
@@ -89,6 +92,7 @@ export function defaultManagerConfig(stateDir = DEFAULT_STATE_DIR): ManagerConfi
     gracePeriodMs: 60_000,
     retentionMs: 72 * 3_600_000,
     heartbeatMs: 1_000,
+    maxHeartbeatsPerSecond: 100,
     limitRefreshMs: 1_000,
     statsIntervalMs: 5_000,
     licenseFile: join(stateDir, 'license.json'),
@@ -179,6 +183,8 @@ function convert(kind: Kind, raw: unknown): unknown {
       const n = Number(text);
       return typeof text === 'string' && text !== '' && Number.isFinite(n) && n >= 0 ? n : undefined;
     }
+    case 'count':
+      return typeof text === 'string' && /^\d+$/.test(text) && Number.isSafeInteger(Number(text)) ? Number(text) : undefined;
     case 'string':
       return typeof text === 'string' && text !== '' ? text : undefined;
     case 'duration':
@@ -214,6 +220,8 @@ function describeKind(kind: Kind): string {
       return 'a port number';
     case 'duration':
       return 'a positive duration (30s, 1m, 72h)';
+    case 'count':
+      return 'a whole number (0 or more)';
     case 'keys':
       return 'base64 32-byte key(s), comma-separated';
     case 'preset':

@@ -218,6 +218,7 @@ export class ClusterManager {
       keyring,
       drops: this.drops.tcp,
       heartbeatMs: cfg.heartbeatMs,
+      maxHeartbeatsPerSecond: cfg.maxHeartbeatsPerSecond,
       admit: (join, remote) => this.admit(join, remote),
       onLeave: (id) => this.transition(this.registry.markRemoved(id, this.clock.now()).changes, `Node ${id} left: removed`),
       onLost: (id) => this.lost(id),
@@ -464,7 +465,7 @@ export class ClusterManager {
         id: result.id,
         managerId: this.identity.managerId,
         epoch: this.identity.epoch,
-        heartbeatMs: this.config.heartbeatMs,
+        heartbeatMs: this.control.heartbeatMs,
         limits: this.leases.leasesFor(result.id),
         limitRefreshMs: this.config.limitRefreshMs,
         statsIntervalMs: this.config.statsIntervalMs,
@@ -617,5 +618,10 @@ export class ClusterManager {
 
   controlConnected(id: string): boolean {
     return this.control.isConnected(id);
+  }
+
+  /** The control channels' beat now: `heartbeat`, or longer past max_heartbeats_per_second connected nodes. */
+  controlHeartbeatMs(): number {
+    return this.control?.heartbeatMs ?? this.config.heartbeatMs;
   }
 }

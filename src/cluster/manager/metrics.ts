@@ -68,6 +68,9 @@ export function createManagerMetrics(view: ManagerView): Registry {
   gauge('krakend_cluster_control_connected', 'Nodes with an open control channel', [], (g) =>
     g.set(view.nodes().filter((n) => view.controlConnected(n.id)).length),
   );
+  gauge('krakend_cluster_control_heartbeat_seconds', 'Control channel heartbeat in force (heartbeat, lengthened to keep the nodes under max_heartbeats_per_second)', [], (g) =>
+    g.set(view.controlHeartbeatMs() / 1000),
+  );
   gauge('krakend_cluster_node_config_version', 'The config version each node last acknowledged', ['node'], (g) => {
     for (const n of view.nodes()) {
       const v = view.nodeConfig(n.id)?.version;

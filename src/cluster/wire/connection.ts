@@ -178,7 +178,7 @@ export class FramedConnection extends EventEmitter {
   private readonly versions: VersionRange;
   private readonly maxFrameBytes: number;
   private readonly maxMessageBytes: number;
-  private readonly idleTimeoutMs: number;
+  private idleTimeoutMs: number;
   private readonly inboxHighWater: number;
   private readonly envelopes: EnvelopeCodec;
   private readonly reader: FrameReader;
@@ -414,6 +414,20 @@ export class FramedConnection extends EventEmitter {
   /** Monotonic time of the last bytes received (the handshake's end before any): liveness of the peer. */
   get lastReceiveAt(): number {
     return this.lastActivity;
+  }
+
+  /**
+   * Changes how long the stream may go without receiving anything (0 = never), counted from the last bytes
+   * received, as if it had been the limit all along: the control channel's heartbeat changes with the cluster's size.
+   */
+  setIdleTimeout(ms: number): void {
+    if (!(ms >= 0) || !Number.isFinite(ms)) throw new RangeError(`bad idle timeout ${ms}`);
+    this.idleTimeoutMs = ms;
+    this.armIdleTimer();
+  }
+
+  get idleTimeout(): number {
+    return this.idleTimeoutMs;
   }
 
   /**
@@ -834,6 +848,9 @@ export class FramedConnection extends EventEmitter {
   private closedSettled = false;
 
   private armIdleTimer(): void {
+    // One timer at a time, also when setIdleTimeout re-arms while a check waits for this turn's reads.
+    this.clock.clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
     if (this.idleTimeoutMs <= 0 || this.phase !== 'open') return;
     const wait = Math.max(1, this.lastActivity + this.idleTimeoutMs - this.clock.monotonic());
     this.idleTimer = this.clock.setTimeout(() => {
@@ -845,7 +862,7 @@ export class FramedConnection extends EventEmitter {
       // Timers run before I/O in an event-loop turn: after a stall of this process, bytes may be waiting unread.
       // Decide once this turn's reads are done, not on a stale view (else every peer is dropped after a stall).
       setImmediate(() => {
-        if (this.phase !== 'open') return;
+        if (this.phase !== 'open' || this.idleTimeoutMs <= 0) return;
         if (this.clock.monotonic() - this.lastActivity >= this.idleTimeoutMs) {
           this.fail(ErrorCode.WireTimeout, `nothing received for ${this.idleTimeoutMs} ms`);
         } else {

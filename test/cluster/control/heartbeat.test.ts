@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { FakeClock } from '../../../src/base/fake-clock.js';
-import { keepalive } from '../../../src/cluster/control/heartbeat.js';
+import { effectiveBeatMs, keepalive } from '../../../src/cluster/control/heartbeat.js';
 import { CONTROL_VERSIONS, ControlType, createControlRegistry } from '../../../src/cluster/control/messages.js';
 import { FramedConnection, StreamKind, StreamServer } from '../../../src/cluster/wire/index.js';
 
@@ -62,5 +62,42 @@ describe('keepalive', () => {
     assert.ok(err, 'closed with an error');
     assert.match(err.message, /nothing received/);
     server.destroy();
+  });
+});
+
+describe('effectiveBeatMs', () => {
+  test('keeps the total under max_heartbeats_per_second in whole seconds, never below the configured beat', () => {
+    const cases: Array<[configured: number, sessions: number, rate: number, beat: number]> = [
+      [1000, 0, 100, 1000],
+      [1000, 1, 100, 1000],
+      [1000, 100, 100, 1000],
+      [1000, 101, 100, 2000],
+      [1000, 200, 100, 2000],
+      [1000, 201, 100, 3000],
+      // The 1,000-node cluster at the defaults: longer than the 5 s stats interval, so stats channels never beat.
+      [1000, 1000, 100, 10_000],
+      [200, 1, 1, 1000],
+      [200, 2, 1, 2000],
+      [200, 3, 1, 3000],
+      [1500, 101, 100, 2000],
+      [15_000, 1000, 100, 15_000],
+      // 0 is off: the configured beat however many nodes.
+      [1000, 100_000, 0, 1000],
+    ];
+    for (const [configured, sessions, rate, beat] of cases) {
+      assert.equal(effectiveBeatMs(configured, sessions, rate), beat, `${configured} ms, ${sessions} nodes, ${rate}/s`);
+    }
+  });
+
+  test('changes at most once per max_heartbeats_per_second nodes, and the rate stays bounded', () => {
+    let changes = 0;
+    let previous = effectiveBeatMs(1000, 0, 100);
+    for (let n = 1; n <= 5000; n++) {
+      const beat = effectiveBeatMs(1000, n, 100);
+      if (beat !== previous) changes++;
+      previous = beat;
+      assert.ok(n / (beat / 1000) <= 100, `${n} nodes at ${beat} ms`);
+    }
+    assert.equal(changes, 49);
   });
 });

@@ -181,6 +181,7 @@ export async function startSyntheticCluster(options: { nodes: number; endpoints:
     droppedPackets: () => ({}),
     controlConnected: (id) => nodes.find((n) => n.id === id)?.state === 'alive',
     gossipMembers: () => [],
+    controlHeartbeatMs: () => 1_000,
     limitsView: () => limitsView,
     statsQuery: (q) => window.query(q, Date.now()),
     nodeConfig: (id) => configOf.get(id),
