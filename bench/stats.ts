@@ -12,7 +12,8 @@
  * interval so that their reports are spread as in a live cluster. The nodes claim ids chosen here, so that the
  * pre-filled history and the live nodes are the same nodes (the coarse per node × endpoint tier is full, not
  * doubled). The nodes do not join gossip: the figures are those of the control channel (join, heartbeats both
- * ways when a side sent nothing else for a second, stats deltas and their acks) and of the stats path (decode, validation, dedup, window).
+ * ways when a side sent nothing else for a beat, stats deltas and the manager's acks, which go at its beat) and of the
+ * stats path (decode, validation, dedup, window).
  *
  * Once every node is admitted and a warm-up of BENCH_WARMUP_S has passed:
  *
@@ -27,8 +28,11 @@
  *                      timed too, for information.
  *
  * BENCH_PROFILE=1 profiles the manager (V8 CPU profiler, in process) over the steady period and prints its
- * hotspots; the profiler's own cost then inflates manager_cpu_share. BENCH_NODE_RPS=0 runs without traffic (the control
- * channel alone); BENCH_HEARTBEAT_MS sets the manager's heartbeat (default: its own default, 1 s). BENCH_DEBUG=1 runs the manager at log level DEBUG. Every child is stopped at the end, on errors and on Ctrl-C
+ * hotspots; the profiler's own cost then inflates manager_cpu_share. BENCH_PROFILE=alloc samples its allocations instead
+ * (collected objects included) and ranks the functions that allocate. BENCH_NODE_RPS=0 runs without traffic (the control
+ * channel alone); BENCH_HEARTBEAT_MS sets the manager's heartbeat (default: its own default, 1 s) and
+ * BENCH_MAX_HEARTBEATS its max_heartbeats_per_second (default: its own, 100, so a 10 s beat at 1,000 nodes; 0 = every
+ * channel at the heartbeat, as before the bound). BENCH_DEBUG=1 runs the manager at log level DEBUG. Every child is stopped at the end, on errors and on Ctrl-C
  * too; every wait has a deadline. Last line of stdout: the JSON summary.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -37,6 +41,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateKeyPair, issueLicense } from '../src/cluster/manager/license.js';
+import { formatAllocSpots, summariseAllocProfile } from './lib/alloc-profile.js';
 import { formatHotspots, summariseCpuProfile } from './lib/cpu-profile.js';
 import { ProcessGroup, cpuSeconds } from './lib/processes.js';
 import type { ManagedChild } from './lib/processes.js';
@@ -66,12 +71,15 @@ const STEADY_S = envInt('BENCH_STEADY_S', 60, 5, 3600);
 const OVERVIEW_REQUESTS = envInt('BENCH_OVERVIEW_REQUESTS', 300, 10, 100_000);
 /** The manager's heartbeat (0 = its default, 1 s): to see what the control channel's beats cost. */
 const HEARTBEAT_MS = envInt('BENCH_HEARTBEAT_MS', 0, 0, 60_000);
+/** The manager's max_heartbeats_per_second (-1 = its default, 100; 0 = no bound: every channel beats at the heartbeat). */
+const MAX_HEARTBEATS = envInt('BENCH_MAX_HEARTBEATS', -1, -1, 1_000_000);
 const STATS_INTERVAL_MS = 5_000;
 const WINDOW_MS = 3_600_000;
 const UI_POLL_MS = 2_000;
 const OVERVIEW_GAP_MS = 100;
 const DEBUG = process.env['BENCH_DEBUG'] === '1';
-const PROFILE = process.env['BENCH_PROFILE'] === '1';
+const PROFILE_MODE = process.env['BENCH_PROFILE'] === '1' ? 'cpu' : process.env['BENCH_PROFILE'] === 'alloc' ? 'alloc' : undefined;
+const PROFILE = PROFILE_MODE !== undefined;
 const PROJECT_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const TARGETS = { manager_cpu_share: 0.1, manager_rss_mb: 512, overview_p99_ms: 50 };
 
@@ -137,7 +145,9 @@ async function main(): Promise<void> {
   );
 
   // ---- the manager: pre-fill, then start
-  const manager = group.fork('manager', MANAGER);
+  // BENCH_MANAGER_NODE_FLAGS: extra node flags for the manager alone (e.g. --perf-basic-prof, to profile it with perf).
+  const managerFlags = (process.env['BENCH_MANAGER_NODE_FLAGS'] ?? '').split(' ').filter((f) => f !== '');
+  const manager = group.fork('manager', MANAGER, { execArgv: managerFlags });
   const init: ManagerInit = {
     type: 'init',
     stateDir,
@@ -149,6 +159,7 @@ async function main(): Promise<void> {
     windowMs: WINDOW_MS,
     logLevel: DEBUG ? 'DEBUG' : 'WARNING',
     heartbeatMs: HEARTBEAT_MS,
+    maxHeartbeatsPerSecond: MAX_HEARTBEATS,
   };
   const ready = await manager.request<ManagerReady>(init, 600_000);
   if (ready.type !== 'ready') throw new Error(`manager: unexpected answer ${JSON.stringify(ready)}`);
@@ -190,7 +201,8 @@ async function main(): Promise<void> {
   await sleep(WARMUP_S * 1000);
 
   // ---- steady state: CPU and RSS, with an operator's page polling the overview
-  if (PROFILE) await manager.request({ type: 'profile-start' }, 10_000);
+  if (PROFILE) await manager.request({ type: 'profile-start', mode: PROFILE_MODE }, 10_000);
+  await manager.request({ type: 'gc-reset' }, 10_000);
   const before = await workerStatus(workers);
   const cpu0 = cpuSeconds(manager.pid);
   const t0 = performance.now();
@@ -207,7 +219,14 @@ async function main(): Promise<void> {
   const wallS = (performance.now() - t0) / 1000;
   const mem = memoryMb(manager.pid);
   const after = await workerStatus(workers);
-  if (PROFILE) {
+  if (PROFILE_MODE === 'alloc') {
+    const file = join(scratch, 'manager.heapprofile');
+    await manager.request({ type: 'profile-stop', file }, 60_000);
+    const a = summariseAllocProfile(file, { root: PROJECT_ROOT, ownCode: '/dist/src/', top: 30 });
+    console.log(`manager allocations over the steady period (sampled): ${(a.totalBytes / wallS / 1048576).toFixed(1)} MiB/s`);
+    console.log(formatAllocSpots('allocated by function (self):', a.selfTop, wallS));
+    console.log(formatAllocSpots('allocated under the project’s functions (inclusive):', a.ownInclusiveTop, wallS));
+  } else if (PROFILE) {
     const file = join(scratch, 'manager.cpuprofile');
     await manager.request({ type: 'profile-stop', file }, 60_000);
     const p = summariseCpuProfile(file, { root: PROJECT_ROOT, ownCode: '/dist/src/', top: 30 });
@@ -221,14 +240,18 @@ async function main(): Promise<void> {
   console.log(
     `steady state ${wallS.toFixed(1)} s: manager CPU ${(cpu1 - cpu0).toFixed(2)} s -> ${(cpuShare * 100).toFixed(1)} % of a core; ` +
       `RSS ${mem.rss.toFixed(0)} MiB (peak ${mem.peak.toFixed(0)} MiB); ${polls} overview polls; nodes recorded ` +
-      `${(recorded / wallS).toFixed(0)} req/s; ${after.admitted}/${NODES} admitted, ${after.pending} deltas unacknowledged`,
+      `${(recorded / wallS).toFixed(0)} req/s; ${after.admitted}/${NODES} admitted, ${after.pending} deltas not yet acknowledged (acks go at the manager beat: about one per node is normal)`,
   );
+  const beat = /^krakend_cluster_control_heartbeat_seconds (\S+)$/m.exec(await api.text('/metrics'))?.[1] ?? '?';
+  console.log(`control channel beat at the end of the steady period: ${beat} s (at most 3 beats of silence per channel)`);
   const size = await manager.request<SizeAnswer>({ type: 'size' }, 30_000);
   const s = size.size;
   console.log(
     `window: ${s.fineSeries} fine series (${s.histograms} histograms), ${s.coarseSeries} coarse series (${s.coarseSlots} slots), ` +
       `${s.nodes} nodes, typed arrays ~${(s.approxBytes / 1048576).toFixed(0)} MiB`,
   );
+  const gc = Object.entries(size.gc).map(([kind, g]) => `${g.count} ${kind} ${g.ms.toFixed(0)} ms`).join(', ');
+  console.log(`manager collections on its main thread since the steady period began: ${gc || 'none'}`);
   const mu = size.memory;
   const mib = (b: number) => `${(b / 1048576).toFixed(0)} MiB`;
   console.log(`manager memory: heap used ${mib(mu.heapUsed)} of ${mib(mu.heapTotal)}, array buffers ${mib(mu.arrayBuffers)}, external ${mib(mu.external)}, rss ${mib(mu.rss)}`);

@@ -25,6 +25,14 @@ export class ApiClient {
     return { ms, body: JSON.parse(text) as T };
   }
 
+  /** A text resource (e.g. /metrics), untimed. */
+  async text(path: string, timeoutMs = 10_000): Promise<string> {
+    const res = await this.pool.request({ method: 'GET', path, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+    const text = await res.body.text();
+    if (res.statusCode !== 200) throw new Error(`GET ${path}: ${res.statusCode} ${text.slice(0, 300)}`);
+    return text;
+  }
+
   close(): Promise<void> {
     return this.pool.close();
   }

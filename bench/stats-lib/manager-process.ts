@@ -15,6 +15,8 @@
  */
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
+import { PerformanceObserver } from 'node:perf_hooks';
+import type { PerformanceEntry } from 'node:perf_hooks';
 import { Logger } from '../../src/base/logger.js';
 import { ClusterManager } from '../../src/cluster/manager/manager.js';
 import { resolveManagerConfig } from '../../src/cluster/manager/manager-config.js';
@@ -38,6 +40,8 @@ export interface ManagerInit {
   logLevel: string;
   /** The control channel's heartbeat, ms; 0 = the manager's default. */
   heartbeatMs: number;
+  /** max_heartbeats_per_second; -1 = the manager's default. */
+  maxHeartbeatsPerSecond: number;
 }
 
 export interface PrefillReport {
@@ -55,9 +59,24 @@ export interface ManagerReady {
   prefill: PrefillReport;
 }
 
+/** Collections seen on the main thread since the last 'gc-reset', by kind (minor, major, incremental, weakcb). */
+export type GcSummary = Record<string, { count: number; ms: number }>;
+
+let gcSeen: GcSummary = {};
+const GC_KINDS: Record<number, string> = { 1: 'minor', 2: 'major', 4: 'incremental', 8: 'weakcb' };
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries() as (PerformanceEntry & { detail?: { kind?: number } })[]) {
+    const kind = GC_KINDS[e.detail?.kind ?? 0] ?? 'other';
+    const s = (gcSeen[kind] ??= { count: 0, ms: 0 });
+    s.count++;
+    s.ms += e.duration;
+  }
+}).observe({ entryTypes: ['gc'] });
+
 export interface SizeAnswer {
   type: 'size';
   size: WindowSize;
+  gc: GcSummary;
   memory: NodeJS.MemoryUsage;
 }
 
@@ -73,17 +92,35 @@ function post<T>(session: Session, method: string): Promise<T> {
   return new Promise((resolve, reject) => session.post(method, (err, result) => (err ? reject(err) : resolve(result as T))));
 }
 
-async function profileStart(): Promise<void> {
+let profiling: 'cpu' | 'alloc' = 'cpu';
+
+function postWith<T>(session: Session, method: string, params: object): Promise<T> {
+  return new Promise((resolve, reject) => session.post(method, params, (err, result) => (err ? reject(err) : resolve(result as T))));
+}
+
+async function profileStart(mode: 'cpu' | 'alloc'): Promise<void> {
   profiler = new Session();
   profiler.connect();
-  await post(profiler, 'Profiler.enable');
-  await post(profiler, 'Profiler.start');
+  profiling = mode;
+  if (mode === 'alloc') {
+    // Every allocation sampled, including what young and old collections freed: the garbage is what we look for.
+    await post(profiler, 'HeapProfiler.enable');
+    await postWith(profiler, 'HeapProfiler.startSampling', {
+      samplingInterval: 16_384,
+      includeObjectsCollectedByMajorGC: true,
+      includeObjectsCollectedByMinorGC: true,
+    });
+  } else {
+    await post(profiler, 'Profiler.enable');
+    await post(profiler, 'Profiler.start');
+  }
   process.send?.({ type: 'profiling' });
 }
 
 async function profileStop(file: string): Promise<void> {
   if (!profiler) throw new Error('the profiler was not started');
-  const { profile } = await post<{ profile: unknown }>(profiler, 'Profiler.stop');
+  const method = profiling === 'alloc' ? 'HeapProfiler.stopSampling' : 'Profiler.stop';
+  const { profile } = await post<{ profile: unknown }>(profiler, method);
   writeFileSync(file, JSON.stringify(profile));
   profiler.disconnect();
   profiler = undefined;
@@ -134,6 +171,7 @@ async function start(init: ManagerInit): Promise<void> {
     '--stats-interval', `${init.statsIntervalMs}ms`,
     '--log-level', init.logLevel,
     ...(init.heartbeatMs > 0 ? ['--heartbeat', `${init.heartbeatMs}ms`] : []),
+    ...(init.maxHeartbeatsPerSecond >= 0 ? ['--max-heartbeats-per-second', String(init.maxHeartbeatsPerSecond)] : []),
   ];
   // No KRAKEND_CM_* from the caller's environment and an empty config file: every other setting is the default.
   const env: NodeJS.ProcessEnv = { KRAKEND_CM_CONFIG: `${init.stateDir}/none.yml` };
@@ -162,12 +200,15 @@ process.on('message', (raw: unknown) => {
       process.stderr.write(`manager start failed: ${(err as Error).stack ?? String(err)}\n`);
       process.exit(1);
     });
+  } else if (msg.type === 'gc-reset') {
+    gcSeen = {};
+    process.send?.({ type: 'gc-reset' });
   } else if (msg.type === 'profile-start') {
-    void profileStart();
+    void profileStart((raw as { mode?: 'cpu' | 'alloc' }).mode ?? 'cpu');
   } else if (msg.type === 'profile-stop') {
     void profileStop((raw as { file: string }).file);
   } else if (msg.type === 'size' && window) {
-    const answer: SizeAnswer = { type: 'size', size: window.size(), memory: process.memoryUsage() };
+    const answer: SizeAnswer = { type: 'size', size: window.size(), memory: process.memoryUsage(), gc: gcSeen };
     process.send?.(answer);
   }
 });

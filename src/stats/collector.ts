@@ -53,6 +53,19 @@ export interface StatsDelta {
   endpoints: Record<string, EndpointDelta>;
   /** Keyed by `METHOD path#index`. Backends with activity or a known circuit state. */
   backends: Record<string, BackendDelta>;
+  /**
+   * The same entries in key order, as a receiver of the packed form has them: `keys[i]` names `endpoints[i]` and
+   * `keys[endpoints.length + i]` names `backends[i]`. While the sender's key table stays the same, so do these array
+   * objects, so a consumer may cache per `keys` (the window resolves its series once, not by name per delta). Never
+   * sent: the collector's own deltas have none.
+   */
+  ordered?: OrderedEntries;
+}
+
+export interface OrderedEntries {
+  readonly keys: readonly string[];
+  readonly endpoints: readonly EndpointDelta[];
+  readonly backends: readonly BackendDelta[];
 }
 
 /** Status class index of an HTTP status: 1..5, or 0 for none. */

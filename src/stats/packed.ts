@@ -23,7 +23,7 @@
  */
 import { BUCKETS } from './histogram.js';
 import type { HistogramJson } from './histogram.js';
-import type { BackendDelta, CircuitState, EndpointDelta, StatsDelta, StatusCounts } from './collector.js';
+import type { BackendDelta, CircuitState, EndpointDelta, OrderedEntries, StatsDelta, StatusCounts } from './collector.js';
 
 const CIRCUITS: readonly (CircuitState | undefined)[] = [undefined, 'closed', 'open', 'half-open'];
 /** More entries than any gateway has endpoints and backends: a bound for a hostile count. */
@@ -139,7 +139,7 @@ export class KeyTable {
   private bytes: Buffer | undefined;
   keys: string[] = [];
   /** Entries of the last delta read with the current keys, in key order. */
-  reusable: { delta: Pick<StatsDelta, 'endpoints' | 'backends'>; endpoints: EndpointDelta[]; backends: BackendDelta[] } | undefined;
+  reusable: { delta: UnpackedEntries; endpoints: EndpointDelta[]; backends: BackendDelta[] } | undefined;
 
   /** Whether `raw` (the table's bytes) differs from the last one; when it does, `decode` sets the new keys. */
   update(raw: Uint8Array, decode: () => string[]): boolean {
@@ -290,7 +290,10 @@ function skipKeys(r: Reader, count: number): void {
   }
 }
 
-function read(bytes: Uint8Array, build: boolean, table: KeyTable | undefined): Pick<StatsDelta, 'endpoints' | 'backends'> | undefined {
+/** A delta's entries, by key and in key order (the order's arrays are the same objects while the table is). */
+export type UnpackedEntries = Pick<StatsDelta, 'endpoints' | 'backends'> & { ordered: OrderedEntries };
+
+function read(bytes: Uint8Array, build: boolean, table: KeyTable | undefined): UnpackedEntries | undefined {
   const r = new Reader(bytes);
   const ne = r.uv();
   const nb = r.uv();
@@ -356,7 +359,7 @@ function read(bytes: Uint8Array, build: boolean, table: KeyTable | undefined): P
   }
   if (r.pos !== bytes.length) throw MALFORMED;
   if (!build) return undefined;
-  const delta = reuse?.delta ?? { endpoints, backends };
+  const delta = reuse?.delta ?? { endpoints, backends, ordered: { keys: keys!, endpoints: eList, backends: bList } };
   if (table !== undefined && reuse === undefined) table.reusable = { delta, endpoints: eList, backends: bList };
   return delta;
 }
@@ -374,7 +377,7 @@ export function isPackedDelta(bytes: unknown): bytes is Uint8Array {
 }
 
 /** The entries of packed bytes, or undefined when malformed. `table`: the sender's key table cache. */
-export function unpackDelta(bytes: Uint8Array, table?: KeyTable): Pick<StatsDelta, 'endpoints' | 'backends'> | undefined {
+export function unpackDelta(bytes: Uint8Array, table?: KeyTable): UnpackedEntries | undefined {
   try {
     return read(bytes, true, table);
   } catch (err) {

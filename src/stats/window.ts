@@ -14,7 +14,7 @@
  */
 import { BUCKETS, Histogram } from './histogram.js';
 import type { HistogramJson } from './histogram.js';
-import type { CircuitState, StatsDelta, StatusCounts } from './collector.js';
+import type { CircuitState, OrderedEntries, StatsDelta, StatusCounts } from './collector.js';
 
 // Counter fields of a slot.
 const F_STATUS = 0; // 6 fields: no status, 1xx..5xx
@@ -101,53 +101,13 @@ export interface WindowSize {
 }
 
 /**
- * A slot's latency histogram. Counts are Uint32 (a bucket would need 400 M requests per second cluster-wide to
- * pass 2^32 in a 10 s slot; the add saturates rather than wraps): half the memory of a Float64 Histogram, and the
- * fine tier is tens of thousands of them.
+ * Fine slots also keep the latency range: min and max (µs), beside the FIELDS counters a query sums.
+ * Their histogram counts are a row of BUCKETS Uint32 counts (a bucket would need 400 M requests per second
+ * cluster-wide to pass 2^32 in a 10 s slot; the add saturates rather than wraps).
  */
-class SlotHistogram {
-  readonly counts = new Uint32Array(BUCKETS);
-  count = 0;
-  sum = 0;
-  min = Infinity;
-  max = -Infinity;
-
-  reset(): void {
-    if (this.count === 0) return;
-    this.counts.fill(0);
-    this.count = 0;
-    this.sum = 0;
-    this.min = Infinity;
-    this.max = -Infinity;
-  }
-
-  /** Adds a wire histogram (validated: buckets in range). */
-  addJSON(json: HistogramJson): void {
-    const b = json.b;
-    const c = this.counts;
-    let index = -1;
-    for (let k = 0; k + 1 < b.length; k += 2) {
-      index += b[k]!;
-      const v = c[index]! + b[k + 1]!;
-      c[index] = v > 0xffffffff ? 0xffffffff : v;
-    }
-    this.count += json.n;
-    this.sum += json.s;
-    if (json.lo !== undefined && json.lo < this.min) this.min = json.lo;
-    if (json.hi !== undefined && json.hi > this.max) this.max = json.hi;
-  }
-
-  /** Adds this slot into a query's Histogram. */
-  mergeInto(h: Histogram): void {
-    const a = h.counts;
-    const c = this.counts;
-    for (let i = 0; i < BUCKETS; i++) a[i] += c[i]!;
-    h.count += this.count;
-    h.sum += this.sum;
-    if (this.min < h.min) h.min = this.min;
-    if (this.max > h.max) h.max = this.max;
-  }
-}
+const F_LAT_MIN = FIELDS;
+const F_LAT_MAX = FIELDS + 1;
+const FINE_FIELDS = FIELDS + 2;
 
 /**
  * Coarse slots keep 10 counters, not FIELDS: they only ever hold endpoints, which carry no backend errors or
@@ -158,32 +118,114 @@ const COARSE_FIELDS = 10;
 const C_LAT_SUM = 9;
 
 /**
- * A ring of time slots: fine rings hold FIELDS Float64 counters and a histogram per slot, coarse ones
- * COARSE_FIELDS Float32 counters (exact to 2^24 per slot).
+ * The typed arrays behind a group of rings: one fine series, or all of a node's endpoints. Few large arrays rather
+ * than a few per series: at 1,000 nodes × 50 endpoints, per-series arrays were 200,000 ArrayBuffers, and every
+ * major collection marked and swept each of them (a third of the manager's CPU in bench:stats).
+ */
+class RingStore {
+  ids: Int32Array | Float64Array;
+  data: Float64Array | Float32Array;
+  /** Histogram rows (fine stores only), allocated with the first latency recorded. */
+  counts: Uint32Array | null = null;
+  capacity: number;
+  private used = 0;
+  private readonly free: number[] = [];
+
+  constructor(
+    /** Slots per ring. */
+    readonly length: number,
+    /** Counters per slot. */
+    readonly fields: number,
+    readonly fine: boolean,
+    resolutionMs: number,
+    capacity: number,
+  ) {
+    this.capacity = Math.max(1, capacity);
+    // Slot ids are time / resolution: at 10 s or more they fit an Int32 for centuries (half the bytes).
+    this.ids = resolutionMs >= 10_000 ? new Int32Array(this.capacity * length).fill(-1) : new Float64Array(this.capacity * length).fill(-1);
+    this.data = fine ? new Float64Array(this.capacity * length * fields) : new Float32Array(this.capacity * length * fields);
+  }
+
+  /** A ring's index in the store, growing it when full. */
+  allocate(): number {
+    const reused = this.free.pop();
+    if (reused !== undefined) return reused;
+    if (this.used === this.capacity) this.grow(Math.ceil(this.capacity * 1.5));
+    return this.used++;
+  }
+
+  /** Gives a ring's room back; its slots are forgotten so that the next ring there starts empty. */
+  release(index: number): void {
+    this.ids.fill(-1, index * this.length, (index + 1) * this.length);
+    this.free.push(index);
+  }
+
+  get live(): number {
+    return this.used - this.free.length;
+  }
+
+  get bytes(): number {
+    return this.ids.byteLength + this.data.byteLength + (this.counts?.byteLength ?? 0);
+  }
+
+  histogramRows(): Uint32Array {
+    return (this.counts ??= new Uint32Array(this.capacity * this.length * BUCKETS));
+  }
+
+  private grow(capacity: number): void {
+    const ids = this.ids instanceof Int32Array ? new Int32Array(capacity * this.length) : new Float64Array(capacity * this.length);
+    ids.fill(-1);
+    ids.set(this.ids);
+    const data = this.data instanceof Float64Array ? new Float64Array(capacity * this.length * this.fields) : new Float32Array(capacity * this.length * this.fields);
+    data.set(this.data);
+    if (this.counts !== null) {
+      const counts = new Uint32Array(capacity * this.length * BUCKETS);
+      counts.set(this.counts);
+      this.counts = counts;
+    }
+    this.ids = ids;
+    this.data = data;
+    this.capacity = capacity;
+  }
+}
+
+/**
+ * A ring of time slots in a RingStore: fine rings hold FINE_FIELDS Float64 counters and a histogram row per slot,
+ * coarse ones COARSE_FIELDS Float32 counters (exact to 2^24 per slot). `pos` below is a slot's position in the
+ * ring (slot % length).
  */
 class Ring {
-  readonly ids: Int32Array | Float64Array;
-  readonly data: Float64Array | Float32Array;
-  readonly hists: (SlotHistogram | null)[] | null;
-  readonly fields: number;
   /** Newest slot written. */
   last = -1;
+  readonly length: number;
+  /** First slot position of this ring in its store. */
+  private readonly base: number;
 
-  constructor(readonly length: number, withHistograms: boolean, resolutionMs: number) {
-    // Slot ids are time / resolution: at 10 s or more they fit an Int32 for centuries (half the bytes).
-    this.ids = resolutionMs >= 10_000 ? new Int32Array(length).fill(-1) : new Float64Array(length).fill(-1);
-    this.fields = withHistograms ? FIELDS : COARSE_FIELDS;
-    this.data = withHistograms ? new Float64Array(length * FIELDS) : new Float32Array(length * COARSE_FIELDS);
-    this.hists = withHistograms ? new Array<SlotHistogram | null>(length).fill(null) : null;
+  constructor(readonly store: RingStore, readonly index: number) {
+    this.length = store.length;
+    this.base = index * store.length;
+  }
+
+  idAt(pos: number): number {
+    return this.store.ids[this.base + pos]!;
   }
 
   /** The position of an absolute slot, cleared first if it held an older one. */
   at(slot: number): number {
     const pos = slot % this.length;
-    if (this.ids[pos] !== slot) {
-      this.ids[pos] = slot;
-      this.data.fill(0, pos * this.fields, pos * this.fields + this.fields);
-      this.hists?.[pos]?.reset();
+    const store = this.store;
+    const i = this.base + pos;
+    if (store.ids[i] !== slot) {
+      store.ids[i] = slot;
+      const o = i * store.fields;
+      if (store.fine) {
+        if (store.data[o + F_LAT_COUNT]! > 0) store.counts?.fill(0, i * BUCKETS, (i + 1) * BUCKETS);
+        store.data.fill(0, o, o + FIELDS);
+        store.data[o + F_LAT_MIN] = Infinity;
+        store.data[o + F_LAT_MAX] = -Infinity;
+      } else {
+        store.data.fill(0, o, o + store.fields);
+      }
     }
     if (slot > this.last) this.last = slot;
     return pos;
@@ -200,40 +242,49 @@ class Ring {
     timeouts: number,
   ): void {
     const pos = this.at(slot);
-    const d = this.data;
-    const o = pos * this.fields;
-    for (let i = 0; i < 6; i++) d[o + F_STATUS + i] += status[i] ?? 0;
+    const store = this.store;
+    const d = store.data;
+    const i = this.base + pos;
+    const o = i * store.fields;
+    for (let k = 0; k < 6; k++) d[o + F_STATUS + k] += status[k] ?? 0;
     d[o + F_BYTES_IN] += bytesIn;
     d[o + F_BYTES_OUT] += bytesOut;
     d[o + F_RATE_LIMITED] += rateLimited;
-    if (this.hists === null) {
+    if (!store.fine) {
       d[o + C_LAT_SUM] += latency.s;
       return;
     }
     d[o + F_ERRORS] += errors;
     d[o + F_TIMEOUTS] += timeouts;
     d[o + F_LAT_SUM] += latency.s;
+    if (latency.n <= 0) return;
     d[o + F_LAT_COUNT] += latency.n;
-    if (latency.n > 0) {
-      let h = this.hists[pos];
-      if (h === null || h === undefined) h = this.hists[pos] = new SlotHistogram();
-      h.addJSON(latency);
+    if (latency.lo !== undefined && latency.lo < d[o + F_LAT_MIN]!) d[o + F_LAT_MIN] = latency.lo;
+    if (latency.hi !== undefined && latency.hi > d[o + F_LAT_MAX]!) d[o + F_LAT_MAX] = latency.hi;
+    const c = store.histogramRows();
+    const row = i * BUCKETS;
+    const b = latency.b;
+    let index = row - 1;
+    for (let k = 0; k + 1 < b.length; k += 2) {
+      index += b[k]!;
+      const v = c[index]! + b[k + 1]!;
+      c[index] = v > 0xffffffff ? 0xffffffff : v;
     }
   }
 
   /** Adds the counters of the slot at `pos` into `sums` (FIELDS wide) at `offset`. */
   addInto(pos: number, sums: Float64Array, offset: number): void {
-    const d = this.data;
-    if (this.hists !== null) {
-      const o = pos * FIELDS;
+    const store = this.store;
+    const d = store.data;
+    const o = (this.base + pos) * store.fields;
+    if (store.fine) {
       for (let f = 0; f < FIELDS; f++) sums[offset + f] += d[o + f]!;
       return;
     }
-    const o = pos * COARSE_FIELDS;
     let requests = 0;
-    for (let i = 0; i < 6; i++) {
-      const v = d[o + F_STATUS + i]!;
-      sums[offset + F_STATUS + i] += v;
+    for (let k = 0; k < 6; k++) {
+      const v = d[o + F_STATUS + k]!;
+      sums[offset + F_STATUS + k] += v;
       requests += v;
     }
     sums[offset + F_BYTES_IN] += d[o + F_BYTES_IN]!;
@@ -243,11 +294,42 @@ class Ring {
     sums[offset + F_LAT_COUNT] += requests;
   }
 
-  /** The slot's histogram when it has counts. */
-  histogramAt(pos: number): SlotHistogram | undefined {
-    const h = this.hists?.[pos];
-    return h !== null && h !== undefined && h.count > 0 ? h : undefined;
+  /** Adds the slot's histogram (when it has counts) into a query's Histogram; false when it had none. */
+  mergeHistogram(pos: number, h: Histogram): boolean {
+    const store = this.store;
+    if (!store.fine || store.counts === null) return false;
+    const i = this.base + pos;
+    const o = i * store.fields;
+    const d = store.data;
+    const n = d[o + F_LAT_COUNT]!;
+    if (!(n > 0)) return false;
+    const a = h.counts;
+    const c = store.counts;
+    const row = i * BUCKETS;
+    for (let k = 0; k < BUCKETS; k++) a[k] += c[row + k]!;
+    h.count += n;
+    h.sum += d[o + F_LAT_SUM]!;
+    if (d[o + F_LAT_MIN]! < h.min) h.min = d[o + F_LAT_MIN]!;
+    if (d[o + F_LAT_MAX]! > h.max) h.max = d[o + F_LAT_MAX]!;
+    return true;
   }
+
+  /** Whether the slot at `pos` holds latency counts (a histogram). */
+  hasHistogram(pos: number): boolean {
+    const store = this.store;
+    return store.fine && store.counts !== null && store.data[(this.base + pos) * store.fields + F_LAT_COUNT]! > 0;
+  }
+}
+
+/** A node's per-endpoint coarse rings, in one store. */
+class NodeSeries {
+  readonly rings = new Map<string, Ring>();
+  /** Rings by position in a sender's ordered key list (StatsDelta.ordered), valid for `keys` and `generation`. */
+  cacheKeys: readonly string[] | undefined;
+  cacheGeneration = -1;
+  cacheRings: (Ring | undefined)[] = [];
+
+  constructor(readonly store: RingStore) {}
 }
 
 interface DedupState {
@@ -264,10 +346,16 @@ export class StatsWindow {
   private readonly dedupSpan: number;
   private readonly fineLength: number;
   private readonly coarseLength: number;
-  /** Cluster-wide series: endpoint keys, backend keys, and TOTAL. */
+  /** Cluster-wide series: endpoint keys, backend keys, and TOTAL (each in a store of its own). */
   private readonly fine = new Map<string, Ring>();
+  /** Fine rings by position in a sender's ordered key list, valid for `fineCacheKeys` and the generation. */
+  private fineCacheKeys: readonly string[] | undefined;
+  private fineCacheGeneration = -1;
+  private fineCacheRings: (Ring | undefined)[] = [];
   /** node → endpoint → counters. */
-  private readonly coarse = new Map<string, Map<string, Ring>>();
+  private readonly coarse = new Map<string, NodeSeries>();
+  /** Bumped whenever series may have been deleted: the position caches are rebuilt after it. */
+  private generation = 0;
   /** node → stream → dedup state. */
   private readonly dedup = new Map<string, Map<string, DedupState>>();
   /** node → backend → circuit state last seen. */
@@ -303,25 +391,41 @@ export class StatsWindow {
     const fineSlot = Math.floor(now / this.fineMs);
     const coarseSlot = Math.floor(now / this.coarseMs);
     let perNode = this.coarse.get(nodeId);
-    if (perNode === undefined) this.coarse.set(nodeId, (perNode = new Map()));
-    const total = this.fineRing(TOTAL);
-    for (const key in delta.endpoints) {
-      const e = delta.endpoints[key]!;
-      this.fineRing(key).add(fineSlot, e.status, e.latency, e.bytesIn, e.bytesOut, e.rateLimited, 0, 0);
-      total.add(fineSlot, e.status, e.latency, e.bytesIn, e.bytesOut, e.rateLimited, 0, 0);
-      let ring = perNode.get(key);
-      if (ring === undefined) perNode.set(key, (ring = new Ring(this.coarseLength, false, this.coarseMs)));
-      ring.add(coarseSlot, e.status, e.latency, e.bytesIn, e.bytesOut, e.rateLimited, 0, 0);
+    if (perNode === undefined) {
+      const expected = delta.ordered?.endpoints.length ?? Object.keys(delta.endpoints).length;
+      perNode = new NodeSeries(new RingStore(this.coarseLength, COARSE_FIELDS, false, this.coarseMs, expected));
+      this.coarse.set(nodeId, perNode);
     }
-    for (const key in delta.backends) {
-      const b = delta.backends[key]!;
+    const total = this.fineRing(TOTAL);
+    const ordered = delta.ordered ?? orderedOf(delta);
+    const { keys, endpoints, backends } = ordered;
+    const fine = this.fineRingsFor(keys);
+    const coarse = this.coarseRingsFor(perNode, keys, endpoints.length);
+    for (let i = 0; i < endpoints.length; i++) {
+      const e = endpoints[i]!;
+      const ring = (fine[i] ??= this.fineRing(keys[i]!));
+      ring.add(fineSlot, e.status, e.latency, e.bytesIn, e.bytesOut, e.rateLimited, 0, 0);
+      total.add(fineSlot, e.status, e.latency, e.bytesIn, e.bytesOut, e.rateLimited, 0, 0);
+      const own = (coarse[i] ??= this.coarseRing(perNode, keys[i]!));
+      own.add(coarseSlot, e.status, e.latency, e.bytesIn, e.bytesOut, e.rateLimited, 0, 0);
+    }
+    const ne = endpoints.length;
+    for (let i = 0; i < backends.length; i++) {
+      const b = backends[i]!;
+      const key = keys[ne + i]!;
       if (b.latency.n > 0 || b.errors > 0 || b.timeouts > 0) {
-        this.fineRing(key).add(fineSlot, b.status, b.latency, b.bytesIn, b.bytesOut, 0, b.errors, b.timeouts);
+        const ring = (fine[ne + i] ??= this.fineRing(key));
+        ring.add(fineSlot, b.status, b.latency, b.bytesIn, b.bytesOut, 0, b.errors, b.timeouts);
       }
       if (b.circuit !== undefined) {
         let c = this.circuits.get(nodeId);
         if (c === undefined) this.circuits.set(nodeId, (c = new Map()));
-        c.set(key, { state: b.circuit, at: now });
+        const seen = c.get(key);
+        if (seen === undefined) c.set(key, { state: b.circuit, at: now });
+        else {
+          seen.state = b.circuit;
+          seen.at = now;
+        }
       }
     }
     return 'accepted';
@@ -330,12 +434,17 @@ export class StatsWindow {
   /** Deletes series, dedup state and circuit states that got nothing within the window before `now`. */
   expire(now: number): void {
     this.lastExpiry = now;
+    this.generation++;
     const oldestFine = Math.floor((now - this.windowMs) / this.fineMs);
     for (const [k, ring] of this.fine) if (ring.last < oldestFine) this.fine.delete(k);
     const oldestCoarse = Math.floor((now - this.windowMs) / this.coarseMs);
     for (const [node, perNode] of this.coarse) {
-      for (const [k, ring] of perNode) if (ring.last < oldestCoarse) perNode.delete(k);
-      if (perNode.size === 0) this.coarse.delete(node);
+      for (const [k, ring] of perNode.rings) {
+        if (ring.last >= oldestCoarse) continue;
+        perNode.rings.delete(k);
+        perNode.store.release(ring.index);
+      }
+      if (perNode.rings.size === 0) this.coarse.delete(node);
     }
     const cutoff = now - this.windowMs;
     for (const [node, streams] of this.dedup) {
@@ -371,7 +480,7 @@ export class StatsWindow {
     let rings: Ring[];
     if (q.node !== undefined) {
       const perNode = this.coarse.get(q.node);
-      rings = perNode === undefined ? [] : q.endpoint !== undefined ? optional(perNode.get(q.endpoint)) : [...perNode.values()];
+      rings = perNode === undefined ? [] : q.endpoint !== undefined ? optional(perNode.rings.get(q.endpoint)) : [...perNode.rings.values()];
     } else {
       rings = optional(this.fine.get(q.backend ?? q.endpoint ?? TOTAL));
     }
@@ -381,14 +490,13 @@ export class StatsWindow {
     const totalHist = new Histogram();
     for (const ring of rings) {
       for (let pos = 0; pos < ring.length; pos++) {
-        const id = ring.ids[pos]!;
+        const id = ring.idAt(pos);
         if (id < first || id >= end) continue;
         const p = id - first;
         ring.addInto(pos, sums, p * FIELDS);
-        const h = ring.histogramAt(pos);
-        if (h !== undefined) {
-          h.mergeInto((hists[p] ??= new Histogram()));
-          h.mergeInto(totalHist);
+        if (ring.hasHistogram(pos)) {
+          ring.mergeHistogram(pos, (hists[p] ??= new Histogram()));
+          ring.mergeHistogram(pos, totalHist);
         }
       }
     }
@@ -435,27 +543,59 @@ export class StatsWindow {
   /** Slot counts, for memory bounds. */
   size(): WindowSize {
     let histograms = 0;
-    for (const r of this.fine.values()) for (const h of r.hists ?? []) if (h !== null) histograms++;
+    let bytes = 0;
+    for (const r of this.fine.values()) {
+      for (let pos = 0; pos < r.length; pos++) if (r.hasHistogram(pos)) histograms++;
+      bytes += r.store.bytes;
+    }
     let coarseSeries = 0;
-    for (const m of this.coarse.values()) coarseSeries += m.size;
-    const fineSlots = this.fine.size * this.fineLength;
-    const coarseSlots = coarseSeries * this.coarseLength;
+    for (const m of this.coarse.values()) {
+      coarseSeries += m.rings.size;
+      bytes += m.store.bytes;
+    }
     return {
       fineSeries: this.fine.size,
-      fineSlots,
+      fineSlots: this.fine.size * this.fineLength,
       histograms,
       coarseSeries,
-      coarseSlots,
+      coarseSlots: coarseSeries * this.coarseLength,
       nodes: this.nodes().length,
-      approxBytes:
-        fineSlots * (4 + FIELDS * 8 + 8) + histograms * (BUCKETS * 4 + 96) + coarseSlots * (4 + COARSE_FIELDS * 4),
+      approxBytes: bytes,
     };
   }
 
   private fineRing(key: string): Ring {
     let r = this.fine.get(key);
-    if (r === undefined) this.fine.set(key, (r = new Ring(this.fineLength, true, this.fineMs)));
+    if (r === undefined) this.fine.set(key, (r = new Ring(new RingStore(this.fineLength, FINE_FIELDS, true, this.fineMs, 1), 0)));
     return r;
+  }
+
+  private coarseRing(perNode: NodeSeries, key: string): Ring {
+    let r = perNode.rings.get(key);
+    if (r === undefined) perNode.rings.set(key, (r = new Ring(perNode.store, perNode.store.allocate())));
+    return r;
+  }
+
+  /**
+   * The fine rings by key position, for a sender's ordered keys; entries are filled as they are first needed
+   * (a backend gets a series only once it has stats). Nodes running one config share one key list.
+   */
+  private fineRingsFor(keys: readonly string[]): (Ring | undefined)[] {
+    if (keys !== this.fineCacheKeys || this.fineCacheGeneration !== this.generation) {
+      this.fineCacheKeys = keys;
+      this.fineCacheGeneration = this.generation;
+      this.fineCacheRings = keys.map((k) => this.fine.get(k));
+    }
+    return this.fineCacheRings;
+  }
+
+  private coarseRingsFor(perNode: NodeSeries, keys: readonly string[], endpoints: number): (Ring | undefined)[] {
+    if (keys !== perNode.cacheKeys || perNode.cacheGeneration !== this.generation) {
+      perNode.cacheKeys = keys;
+      perNode.cacheGeneration = this.generation;
+      perNode.cacheRings = keys.slice(0, endpoints).map((k) => perNode.rings.get(k));
+    }
+    return perNode.cacheRings;
   }
 
   /** Records (node, stream, seq) as seen; false if it was already. */
@@ -488,7 +628,7 @@ export class StatsWindow {
     const sums = new Float64Array(FIELDS);
     for (const [node, perNode] of this.coarse) {
       sums.fill(0);
-      for (const ring of perNode.values()) addSlots(ring, first, end, sums, null);
+      for (const ring of perNode.rings.values()) addSlots(ring, first, end, sums, null);
       if (sums[F_LAT_COUNT]! > 0 || hasRequests(sums)) out.set(node, summarize(sums, null, durationMs));
     }
     return out;
@@ -533,7 +673,7 @@ export class StatsWindow {
     const { first, end, durationMs } = this.rangeSlots(from, to, now, this.coarseMs);
     const out = new Map<string, StatsSummary>();
     const sums = new Float64Array(FIELDS);
-    for (const [key, ring] of this.coarse.get(nodeId) ?? []) {
+    for (const [key, ring] of this.coarse.get(nodeId)?.rings ?? []) {
       if (ring.last < first) continue;
       sums.fill(0);
       addSlots(ring, first, end, sums, null);
@@ -567,15 +707,26 @@ function addSlots(ring: Ring, first: number, end: number, sums: Float64Array, hi
   const last = Math.min(end - 1, ring.last);
   for (let slot = Math.max(first, ring.last - ring.length + 1); slot <= last; slot++) {
     const pos = slot % ring.length;
-    if (ring.ids[pos] !== slot) continue;
+    if (ring.idAt(pos) !== slot) continue;
     ring.addInto(pos, sums, 0);
-    if (hist !== null) ring.histogramAt(pos)?.mergeInto(hist);
+    if (hist !== null) ring.mergeHistogram(pos, hist);
   }
 }
 
 function hasRequests(sums: Float64Array): boolean {
   for (let i = 0; i < 6; i++) if (sums[F_STATUS + i]! > 0) return true;
   return false;
+}
+
+/** A delta's entries in key order, for a delta that came without them (the collector's, or a v1 sender's). */
+function orderedOf(delta: StatsDelta): OrderedEntries {
+  const eKeys = Object.keys(delta.endpoints);
+  const bKeys = Object.keys(delta.backends);
+  return {
+    keys: [...eKeys, ...bKeys],
+    endpoints: eKeys.map((k) => delta.endpoints[k]!),
+    backends: bKeys.map((k) => delta.backends[k]!),
+  };
 }
 
 function optional<T>(v: T | undefined): T[] {

@@ -170,8 +170,22 @@ describe('packed stats deltas', () => {
       const decoded = codec.decode(codec.encode({ type: ControlType.Stats, body }), 0);
       assert.ok(decoded.ok);
       assert.ok(isStatsBody(decoded.envelope.body));
-      same(statsDeltaOf(decoded.envelope.body, new KeyTable()), d);
+      const { ordered, ...byName } = statsDeltaOf(decoded.envelope.body, new KeyTable())!;
+      same(byName, d);
+      if (version === 1) {
+        assert.equal(ordered, undefined, 'the map form has no order of its own');
+      } else {
+        // The order names the same entries: keys[i] for endpoints[i], then the backends.
+        assert.deepEqual(ordered!.keys, ['GET /x', 'GET /x#0']);
+        assert.equal(ordered!.endpoints[0], byName.endpoints['GET /x']);
+        assert.equal(ordered!.backends[0], byName.backends['GET /x#0']);
+      }
     }
+    // A v1 peer cannot slip an order of its own past the validator into the window.
+    const forged = { delta: { ...d, ordered: { keys: ['GET /x'], endpoints: [], backends: [] } } };
+    const forgedBack = codec.decode(codec.encode({ type: ControlType.Stats, body: forged }), 0);
+    assert.ok(forgedBack.ok);
+    if (isStatsBody(forgedBack.envelope.body)) assert.equal(statsDeltaOf(forgedBack.envelope.body)!.ordered, undefined);
     assert.equal(isStatsBody(['s', 0, 0, packDelta(d)]), false, 'seq 0');
     assert.equal(isStatsBody(['', 1, 0, packDelta(d)]), false, 'empty stream');
     assert.equal(isStatsBody(['s', 1, 0, new Uint8Array([1])]), false, 'truncated entries');

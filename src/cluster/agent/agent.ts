@@ -303,10 +303,15 @@ export class ClusterAgent {
     this.clock.clearInterval(this.statsTimer);
     const stats = this.options.stats;
     if (stats && welcome.statsIntervalMs) {
+      // A new channel first carries everything not yet acknowledged, oldest first (a resend is never counted twice:
+      // the manager dedups). On one channel each delta goes once: TCP delivers it or the channel closes, so the
+      // manager may take its time to ack (DEFERRED_ACK_VERSION) without the deltas being sent again meanwhile.
+      let sentThrough = 0;
       this.statsTimer = this.clock.setInterval(() => {
         stats.takeDelta();
-        // Everything not yet acknowledged, oldest first: a resend is never counted twice (the manager dedups).
         for (const delta of stats.pending()) {
+          if (delta.seq <= sentThrough) continue;
+          sentThrough = delta.seq;
           conn.send({ type: ControlType.Stats, body: statsBody(delta, conn.version) }).catch(() => {});
         }
       }, welcome.statsIntervalMs);

@@ -10,7 +10,7 @@
 import type { Clock, TimerHandle } from '../../base/clock.js';
 import { ErrorCode } from '../../base/errors.js';
 import { WireError } from '../wire/index.js';
-import type { FramedConnection } from '../wire/index.js';
+import type { FramedConnection, Message } from '../wire/index.js';
 import { ControlType } from './messages.js';
 
 export interface KeepaliveOptions {
@@ -18,6 +18,8 @@ export interface KeepaliveOptions {
   beatMs: number;
   /** Close the channel after this long without receiving anything (undefined: the caller watches it). */
   silenceMs?: number;
+  /** What a beat carries (undefined: a Heartbeat): the manager sends its deferred stats ack as its beat. */
+  beat?: () => Message | undefined;
 }
 
 /** Starts the keepalive; returns its stop function (also stopped by the channel closing). */
@@ -54,7 +56,7 @@ export function keepalive(conn: FramedConnection, options: KeepaliveOptions): ()
       return;
     }
     if (now - conn.lastSendAt >= beatMs) {
-      conn.send({ type: ControlType.Heartbeat, body: { at: clock.now() } }).catch(() => {});
+      conn.send(options.beat?.() ?? { type: ControlType.Heartbeat, body: { at: clock.now() } }).catch(() => {});
     }
     arm();
   };

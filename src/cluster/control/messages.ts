@@ -11,12 +11,17 @@ import type { VersionRange } from '../wire/index.js';
 /**
  * v2: Stats bodies in the packed form (stats-body.ts); a v1 peer still gets and sends the v1 form.
  * v3: the manager may change a channel's heartbeat after the welcome (Keepalive); v1 and v2 channels keep the beat
- * of their welcome, since an older peer would drop the message and keep timing out on the old beat.
+ * of their welcome, since an older peer would drop the message and keep timing out on the old beat. And a v3 node
+ * sends each stats delta once per channel (resending only on a new channel), so the manager acks at its beat rather
+ * than per delta: an older node resends every unacknowledged delta at each interval, so it is acked at once.
  */
 export const CONTROL_VERSIONS: VersionRange = { min: 1, max: 3 };
 
 /** The first control protocol version that understands Keepalive. */
 export const KEEPALIVE_VERSION = 3;
+
+/** The first control protocol version whose nodes wait for a deferred stats ack instead of resending. */
+export const DEFERRED_ACK_VERSION = 3;
 
 export const ControlType = {
   /** node → manager: who I am, what I run. */
@@ -71,6 +76,12 @@ export interface ConfigBody {
   version: number;
   hash: string;
   body: string;
+}
+
+/** Every delta of the stream up to and including seq is in (cumulative). */
+export interface StatsAckBody {
+  stream: string;
+  seq: number;
 }
 
 export interface ConfigAckBody {

@@ -39,8 +39,13 @@ export function isStatsBody(b: unknown): boolean {
 
 /** The delta of a validated body; `table` caches the sender's key table between its deltas. */
 export function statsDeltaOf(body: unknown, table?: KeyTable): StatsDelta | undefined {
-  if (!Array.isArray(body)) return (body as { delta: StatsDelta }).delta;
+  if (!Array.isArray(body)) {
+    // Only the validated fields: an `ordered` sent by a peer would be trusted by the window unchecked.
+    const { stream, seq, dropped, endpoints, backends } = (body as { delta: StatsDelta }).delta;
+    return { stream, seq, dropped, endpoints, backends };
+  }
   const [stream, seq, dropped, packed] = body as PackedStatsBody;
   const entries = unpackDelta(packed, table);
-  return entries === undefined ? undefined : { stream, seq, dropped, endpoints: entries.endpoints, backends: entries.backends };
+  if (entries === undefined) return undefined;
+  return { stream, seq, dropped, endpoints: entries.endpoints, backends: entries.backends, ordered: entries.ordered };
 }

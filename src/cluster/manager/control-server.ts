@@ -11,13 +11,13 @@
 import type { Clock, TimerHandle } from '../../base/clock.js';
 import { formatDuration } from '../../base/duration.js';
 import type { Logger } from '../../base/logger.js';
-import type { FramedConnection, StreamRoute, Keyring, DropCounters } from '../wire/index.js';
-import { CONTROL_VERSIONS, ControlType, KEEPALIVE_VERSION, createControlRegistry, isJoin } from '../control/messages.js';
+import type { FramedConnection, StreamRoute, Keyring, DropCounters, Message } from '../wire/index.js';
+import { CONTROL_VERSIONS, ControlType, DEFERRED_ACK_VERSION, KEEPALIVE_VERSION, createControlRegistry, isJoin } from '../control/messages.js';
 import { effectiveBeatMs, keepalive } from '../control/heartbeat.js';
 import { statsDeltaOf } from '../control/stats-body.js';
 import { KeyTable } from '../../stats/packed.js';
 import type { StatsDelta } from '../../stats/collector.js';
-import type { ConfigAckBody, ConfigBody, ConfigNackBody, DemandBody, JoinBody, LeaseBody, RefusedBody, WelcomeBody } from '../control/messages.js';
+import type { ConfigAckBody, ConfigBody, ConfigNackBody, DemandBody, JoinBody, LeaseBody, RefusedBody, StatsAckBody, WelcomeBody } from '../control/messages.js';
 
 export type Verdict = { kind: 'welcome'; welcome: WelcomeBody } | { kind: 'refused'; refused: RefusedBody };
 
@@ -72,6 +72,8 @@ interface Session {
   silenceMs: number;
   /** Brings silenceMs down to 3 beats once the node has surely heard a shorter beat. */
   shorten: TimerHandle | undefined;
+  /** The stats ack not sent yet (v3 channels): it goes as the next beat, or ahead of any other message. */
+  ack: StatsAckBody | undefined;
 }
 
 export class ControlServer {
@@ -127,6 +129,7 @@ export class ControlServer {
     const session = this.sessions.get(id);
     if (!session) return false;
     try {
+      this.flushAck(session);
       await session.connection.send({ type: ControlType.Limits, body: { limits } });
       return true;
     } catch {
@@ -147,6 +150,7 @@ export class ControlServer {
         resolve(answer);
       };
       this.waiters.set(key, finish);
+      this.flushAck(session);
       session.connection.send({ type: ControlType.Config, body: config }).catch(() => finish({ kind: 'not_connected' }));
     });
   }
@@ -156,6 +160,7 @@ export class ControlServer {
     const session = this.sessions.get(id);
     if (!session) return;
     session.left = true;
+    this.flushAck(session);
     await session.connection.send({ type: ControlType.Refused, body: refused }).catch(() => {});
     await session.connection.close().catch(() => {});
   }
@@ -206,8 +211,8 @@ export class ControlServer {
       return;
     }
     // Beats only when idle; the connection's idle timeout (3 beats) closes a node gone silent.
-    const stopHeartbeat = keepalive(conn, { clock: this.options.clock, beatMs });
-    const session: Session = { id, connection: conn, stopHeartbeat, left: false, beatMs, silenceMs: beatMs * 3, shorten: undefined };
+    const session: Session = { id, connection: conn, stopHeartbeat: () => {}, left: false, beatMs, silenceMs: beatMs * 3, shorten: undefined, ack: undefined };
+    session.stopHeartbeat = this.keepalive(session, beatMs);
     conn.setIdleTimeout(session.silenceMs);
     this.sessions.set(id, session);
     this.retune();
@@ -225,7 +230,14 @@ export class ControlServer {
           const delta = statsDeltaOf(envelope.body, this.keyTable);
           if (delta === undefined) continue;
           this.options.onStats?.(id, delta);
-          conn.send({ type: ControlType.StatsAck, body: { stream: delta.stream, seq: delta.seq } }).catch(() => {});
+          const ack: StatsAckBody = { stream: delta.stream, seq: delta.seq };
+          if (conn.version >= DEFERRED_ACK_VERSION) {
+            // Acks are cumulative: at 1,000 nodes an ack per delta was half of the manager's writes.
+            if (session.ack !== undefined && session.ack.stream !== ack.stream) this.flushAck(session);
+            session.ack = ack;
+          } else {
+            conn.send({ type: ControlType.StatsAck, body: ack }).catch(() => {});
+          }
           continue;
         }
         if (envelope.type === ControlType.Demand) {
@@ -270,11 +282,30 @@ export class ControlServer {
     }
   }
 
+  /** Beats only when idle; a beat carries the deferred stats ack when there is one. */
+  private keepalive(session: Session, beatMs: number): () => void {
+    const beat = (): Message | undefined => {
+      const ack = session.ack;
+      session.ack = undefined;
+      return ack === undefined ? undefined : { type: ControlType.StatsAck, body: ack };
+    };
+    return keepalive(session.connection, { clock: this.options.clock, beatMs, beat });
+  }
+
+  /** Sends the deferred stats ack now: ahead of another message, it leaves in the same write. */
+  private flushAck(session: Session): void {
+    const ack = session.ack;
+    if (ack === undefined) return;
+    session.ack = undefined;
+    session.connection.send({ type: ControlType.StatsAck, body: ack }).catch(() => {});
+  }
+
   private announce(session: Session, beatMs: number): void {
     const conn = session.connection;
+    this.flushAck(session);
     conn.send({ type: ControlType.Keepalive, body: { heartbeatMs: beatMs } }).catch(() => {});
     session.stopHeartbeat();
-    session.stopHeartbeat = keepalive(conn, { clock: this.options.clock, beatMs });
+    session.stopHeartbeat = this.keepalive(session, beatMs);
     session.beatMs = beatMs;
     this.options.clock.clearTimeout(session.shorten);
     session.shorten = undefined;

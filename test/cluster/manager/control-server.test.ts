@@ -10,6 +10,7 @@ import { FakeClock } from '../../../src/base/fake-clock.js';
 import { Logger } from '../../../src/base/logger.js';
 import { CONTROL_VERSIONS, ControlType, createControlRegistry } from '../../../src/cluster/control/messages.js';
 import type { JoinBody, KeepaliveBody, WelcomeBody } from '../../../src/cluster/control/messages.js';
+import { statsBody } from '../../../src/cluster/control/stats-body.js';
 import { ControlServer } from '../../../src/cluster/manager/control-server.js';
 import { DropCounters, FramedConnection, StreamKind, StreamServer } from '../../../src/cluster/wire/index.js';
 import type { Envelope, VersionRange } from '../../../src/cluster/wire/index.js';
@@ -186,5 +187,55 @@ describe('control server: heartbeat bounded by max_heartbeats_per_second', () =>
     assert.equal(off.control.heartbeatMs, 1000);
     assert.equal(off.log.some((l) => l.includes('heartbeat set to')), false);
     await off.control.close();
+  });
+});
+
+describe('control server: stats acks', () => {
+  const delta = (seq: number) => ({ stream: 'run-1', seq, dropped: 0, endpoints: {}, backends: {} });
+
+  /** Sends a stats delta from a bare node and waits until the manager has read it. */
+  async function report(h: Harness, name: string, conn: FramedConnection, seq: number): Promise<void> {
+    const before = h.seen.get(name) ?? 0;
+    await conn.send({ type: ControlType.Stats, body: statsBody(delta(seq), conn.version) });
+    await until(() => (h.seen.get(name) ?? 0) > before, `the manager to read ${name}'s delta ${seq}`);
+  }
+
+  test('a v3 node gets one cumulative ack at the manager beat, in place of a heartbeat', async () => {
+    const h = await harness(1000, 0);
+    const a = await h.join('a');
+    assert.equal(a.conn.version, 3);
+    await report(h, 'a', a.conn, 1);
+    await report(h, 'a', a.conn, 2);
+    await settle();
+    assert.equal(a.conn.pending, 0, 'no ack per delta');
+    h.clock.advance(1000);
+    const ack = await a.conn.receive(5_000);
+    assert.equal(ack.type, ControlType.StatsAck, 'the beat carries the ack');
+    assert.deepEqual(ack.body, { stream: 'run-1', seq: 2 });
+    h.clock.advance(1000);
+    assert.equal((await a.conn.receive(5_000)).type, ControlType.Heartbeat, 'nothing left to ack: a plain beat');
+    a.conn.destroy();
+  });
+
+  test('a deferred ack leaves ahead of any other message to the node', async () => {
+    const h = await harness(1000, 0);
+    const a = await h.join('a');
+    await report(h, 'a', a.conn, 7);
+    assert.equal(await h.control.sendLimits('a', []), true);
+    const first = await a.conn.receive(5_000);
+    assert.equal(first.type, ControlType.StatsAck);
+    assert.deepEqual(first.body, { stream: 'run-1', seq: 7 });
+    assert.equal((await a.conn.receive(5_000)).type, ControlType.Limits);
+    a.conn.destroy();
+  });
+
+  test('a v2 node, which resends what is unacknowledged at every interval, is acked at once', async () => {
+    const h = await harness(1000, 0);
+    const b = await h.join('b', { min: 1, max: 2 });
+    await report(h, 'b', b.conn, 1);
+    const ack = await b.conn.receive(5_000);
+    assert.equal(ack.type, ControlType.StatsAck);
+    assert.deepEqual(ack.body, { stream: 'run-1', seq: 1 });
+    b.conn.destroy();
   });
 });
