@@ -333,7 +333,7 @@ export class ClusterAgent {
 
   private async readLoop(conn: FramedConnection): Promise<void> {
     try {
-      for await (const envelope of conn) this.handle(envelope, conn);
+      await conn.consume((envelope) => this.handle(envelope, conn));
     } catch (err) {
       this.logger.debug(`[CLUSTER] Control channel closed: ${(err as Error).message}`);
     }

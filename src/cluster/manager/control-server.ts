@@ -11,7 +11,7 @@
 import type { Clock, TimerHandle } from '../../base/clock.js';
 import { formatDuration } from '../../base/duration.js';
 import type { Logger } from '../../base/logger.js';
-import type { FramedConnection, StreamRoute, Keyring, DropCounters, Message } from '../wire/index.js';
+import type { Envelope, FramedConnection, StreamRoute, Keyring, DropCounters, Message } from '../wire/index.js';
 import { CONTROL_VERSIONS, ControlType, DEFERRED_ACK_VERSION, KEEPALIVE_VERSION, createControlRegistry, isJoin } from '../control/messages.js';
 import { effectiveBeatMs, keepalive } from '../control/heartbeat.js';
 import { statsDeltaOf } from '../control/stats-body.js';
@@ -218,51 +218,70 @@ export class ControlServer {
     this.retune();
     this.options.onWelcomed?.(id, join);
 
+    // Cleanup runs once: at the node's goodbye, or when the channel ends without one.
+    let ended = false;
+    const end = (): void => {
+      if (ended) return;
+      ended = true;
+      session.stopHeartbeat();
+      this.options.clock.clearTimeout(session.shorten);
+      if (this.sessions.get(id) === session) this.sessions.delete(id);
+      this.retune();
+      if (!session.left) this.options.onLost(id);
+    };
     try {
-      for await (const envelope of conn) {
+      await conn.consume((envelope) => {
+        if (ended) return;
         this.options.onSeen(id);
         if (envelope.type === ControlType.Leave) {
           session.left = true;
           this.options.onLeave(id);
-          break;
+          end();
+          void conn.close().catch(() => {});
+          return;
         }
-        if (envelope.type === ControlType.Stats) {
-          const delta = statsDeltaOf(envelope.body, this.keyTable);
-          if (delta === undefined) continue;
-          this.options.onStats?.(id, delta);
-          const ack: StatsAckBody = { stream: delta.stream, seq: delta.seq };
-          if (conn.version >= DEFERRED_ACK_VERSION) {
-            // Acks are cumulative: at 1,000 nodes an ack per delta was half of the manager's writes.
-            if (session.ack !== undefined && session.ack.stream !== ack.stream) this.flushAck(session);
-            session.ack = ack;
-          } else {
-            conn.send({ type: ControlType.StatsAck, body: ack }).catch(() => {});
-          }
-          continue;
-        }
-        if (envelope.type === ControlType.Demand) {
-          this.options.onDemand?.(id, envelope.body as DemandBody);
-          continue;
-        }
-        if (envelope.type === ControlType.ConfigAck || envelope.type === ControlType.ConfigNack) {
-          const body = envelope.body as ConfigAckBody & ConfigNackBody;
-          const answer: ConfigAnswer =
-            envelope.type === ControlType.ConfigAck
-              ? { kind: 'ack', version: body.version, hash: body.hash }
-              : { kind: 'nack', version: body.version, error: body.error };
-          this.options.onConfigAnswer?.(id, answer);
-          this.waiters.get(`${id}#${body.version}`)?.(answer);
-        }
-      }
+        this.onMessage(session, envelope);
+      });
     } catch (err) {
       this.options.logger.debug(`[CONTROL] ${id}: ${(err as Error).message}`);
     }
-    session.stopHeartbeat();
-    this.options.clock.clearTimeout(session.shorten);
-    if (this.sessions.get(id) === session) this.sessions.delete(id);
-    this.retune();
-    if (!session.left) this.options.onLost(id);
+    end();
     await conn.close().catch(() => {});
+  }
+
+  /** A message of an open session other than its goodbye. */
+  private onMessage(session: Session, envelope: Envelope): void {
+    const { id, connection: conn } = session;
+    switch (envelope.type) {
+      case ControlType.Stats: {
+        const delta = statsDeltaOf(envelope.body, this.keyTable);
+        if (delta === undefined) return;
+        this.options.onStats?.(id, delta);
+        const ack: StatsAckBody = { stream: delta.stream, seq: delta.seq };
+        if (conn.version >= DEFERRED_ACK_VERSION) {
+          // Acks are cumulative: at 1,000 nodes an ack per delta was half of the manager's writes.
+          if (session.ack !== undefined && session.ack.stream !== ack.stream) this.flushAck(session);
+          session.ack = ack;
+        } else {
+          conn.send({ type: ControlType.StatsAck, body: ack }).catch(() => {});
+        }
+        return;
+      }
+      case ControlType.Demand:
+        this.options.onDemand?.(id, envelope.body as DemandBody);
+        return;
+      case ControlType.ConfigAck:
+      case ControlType.ConfigNack: {
+        const body = envelope.body as ConfigAckBody & ConfigNackBody;
+        const answer: ConfigAnswer =
+          envelope.type === ControlType.ConfigAck
+            ? { kind: 'ack', version: body.version, hash: body.hash }
+            : { kind: 'nack', version: body.version, error: body.error };
+        this.options.onConfigAnswer?.(id, answer);
+        this.waiters.get(`${id}#${body.version}`)?.(answer);
+        return;
+      }
+    }
   }
 
   /** After a session opened or closed: a new beat when the cluster crossed a multiple of max_heartbeats_per_second. */

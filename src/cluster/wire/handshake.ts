@@ -150,15 +150,21 @@ export function deriveSessionKeys(key: Buffer, clientHello: Buffer, serverHello:
   return { clientToServer: okm.subarray(0, 32), serverToClient: okm.subarray(32, 64) };
 }
 
-function counterNonce(counter: number): Buffer {
-  const nonce = Buffer.alloc(12);
-  nonce.writeBigUInt64BE(BigInt(counter), 4);
-  return nonce;
+const TWO_32 = 2 ** 32;
+/** Counters are safe integers: the high word of a valid one stays below 2^21. */
+const MAX_SAFE_HIGH_WORD = 2 ** 21;
+
+/** A 64-bit big-endian counter as two words: no BigInt per frame (frames are the hot path). */
+function writeCounter(out: Buffer, counter: number, at: number): void {
+  out.writeUInt32BE(Math.floor(counter / TWO_32), at);
+  out.writeUInt32BE(counter % TWO_32, at + 4);
 }
 
 /** Seals outgoing frame bodies with a direction key and a counter that starts at 0. */
 export class FrameSealer {
   private counter = 0;
+  /** `0000 | counter`, rewritten per frame (the cipher copies its IV). */
+  private readonly nonce = Buffer.alloc(12);
   constructor(private readonly key: Buffer) {}
 
   /** The whole frame, length prefix included: `length | counter | ciphertext | tag`. */
@@ -166,8 +172,9 @@ export class FrameSealer {
     const n = this.counter++;
     const out = Buffer.allocUnsafe(FRAME_LENGTH_BYTES + SEAL_OVERHEAD_BYTES + body.length);
     out.writeUInt32BE(SEAL_OVERHEAD_BYTES + body.length, 0);
-    out.writeBigUInt64BE(BigInt(n), FRAME_LENGTH_BYTES);
-    const cipher = createCipheriv('aes-256-gcm', this.key, counterNonce(n));
+    writeCounter(out, n, FRAME_LENGTH_BYTES);
+    writeCounter(this.nonce, n, 4);
+    const cipher = createCipheriv('aes-256-gcm', this.key, this.nonce);
     const at = FRAME_LENGTH_BYTES + COUNTER_BYTES;
     const n1 = cipher.update(body).copy(out, at);
     const n2 = cipher.final().copy(out, at + n1);
@@ -179,14 +186,18 @@ export class FrameSealer {
 /** Opens incoming frame bodies, insisting on the next counter. */
 export class FrameOpener {
   private expected = 0;
+  private readonly nonce = Buffer.alloc(12);
   constructor(private readonly key: Buffer) {}
 
   open(body: Buffer): Buffer | { error: DropReason } {
     if (body.length < SEAL_OVERHEAD_BYTES) return { error: 'truncated' };
-    const counter = body.readBigUInt64BE(0);
-    if (counter !== BigInt(this.expected)) {
+    const high = body.readUInt32BE(0);
+    // A counter past the safe integers was never sealed by a peer of ours: no need to try it.
+    if (high >= MAX_SAFE_HIGH_WORD) return { error: 'auth_failed' };
+    const counter = high * TWO_32 + body.readUInt32BE(4);
+    if (counter !== this.expected) {
       // Authenticate before blaming a replay: a forged counter is an authentication failure, not a replay.
-      return { error: this.authentic(body, counter) ? 'replayed' : 'auth_failed' };
+      return { error: this.decrypt(body, counter) !== undefined ? 'replayed' : 'auth_failed' };
     }
     const plain = this.decrypt(body, counter);
     if (!plain) return { error: 'auth_failed' };
@@ -194,13 +205,10 @@ export class FrameOpener {
     return plain;
   }
 
-  private authentic(body: Buffer, counter: bigint): boolean {
-    return counter <= BigInt(Number.MAX_SAFE_INTEGER) && this.decrypt(body, counter) !== undefined;
-  }
-
-  private decrypt(body: Buffer, counter: bigint): Buffer | undefined {
+  private decrypt(body: Buffer, counter: number): Buffer | undefined {
     try {
-      const decipher = createDecipheriv('aes-256-gcm', this.key, counterNonce(Number(counter)), {
+      writeCounter(this.nonce, counter, 4);
+      const decipher = createDecipheriv('aes-256-gcm', this.key, this.nonce, {
         authTagLength: FRAME_TAG_BYTES,
       });
       decipher.setAuthTag(body.subarray(body.length - FRAME_TAG_BYTES));
