@@ -55,10 +55,11 @@ export interface ControlServerOptions {
   /** A node's demand report for the cluster-wide limits. */
   onDemand?(id: string, demand: DemandBody): void;
   /**
-   * A node's stats delta; answered with a StatsAck for its seq. The delta is valid during the call only: its
-   * objects are reused for the next delta (copy what you keep).
+   * A node's stats delta, received at `receivedAt` (clock.now()); answered with a StatsAck for its seq. The delta
+   * is valid during the call only: its objects are reused for the next delta (copy what you keep). Deltas are
+   * handed over in batches, up to STATS_BATCH_MS after they arrived.
    */
-  onStats?(id: string, delta: StatsDelta): void;
+  onStats?(id: string, delta: StatsDelta, receivedAt: number): void;
 }
 
 interface Session {
@@ -76,6 +77,20 @@ interface Session {
   ack: StatsAckBody | undefined;
 }
 
+/**
+ * Deltas are decoded and handed to onStats in batches, at most this long after they arrive. One at a time, each
+ * delta found the window's series and the decoder cold in the CPU caches (the network work between two deltas
+ * evicts them): at 1,000 nodes a batch of ~20 costs about half as much per delta.
+ */
+export const STATS_BATCH_MS = 100;
+const STATS_BATCH_MAX = 64;
+
+interface ReceivedStats {
+  session: Session;
+  body: unknown;
+  receivedAt: number;
+}
+
 export class ControlServer {
   private readonly options: ControlServerOptions;
   private readonly registry = createControlRegistry();
@@ -88,6 +103,8 @@ export class ControlServer {
   private readonly keyTable = new KeyTable();
   private beatMs: number;
   private closing = false;
+  private statsQueue: ReceivedStats[] = [];
+  private statsTimer: TimerHandle | undefined;
 
   constructor(options: ControlServerOptions) {
     this.options = options;
@@ -167,6 +184,7 @@ export class ControlServer {
 
   async close(): Promise<void> {
     this.closing = true;
+    this.flushStats();
     const all = [...this.sessions.values()];
     for (const s of all) s.left = true;
     await Promise.all(all.map((s) => s.connection.close().catch(() => {})));
@@ -253,20 +271,14 @@ export class ControlServer {
   private onMessage(session: Session, envelope: Envelope): void {
     const { id, connection: conn } = session;
     switch (envelope.type) {
-      case ControlType.Stats: {
-        const delta = statsDeltaOf(envelope.body, this.keyTable);
-        if (delta === undefined) return;
-        this.options.onStats?.(id, delta);
-        const ack: StatsAckBody = { stream: delta.stream, seq: delta.seq };
-        if (conn.version >= DEFERRED_ACK_VERSION) {
-          // Acks are cumulative: at 1,000 nodes an ack per delta was half of the manager's writes.
-          if (session.ack !== undefined && session.ack.stream !== ack.stream) this.flushAck(session);
-          session.ack = ack;
-        } else {
-          conn.send({ type: ControlType.StatsAck, body: ack }).catch(() => {});
+      case ControlType.Stats:
+        this.statsQueue.push({ session, body: envelope.body, receivedAt: this.options.clock.now() });
+        if (this.statsQueue.length >= STATS_BATCH_MAX) this.flushStats();
+        else if (this.statsTimer === undefined) {
+          this.statsTimer = this.options.clock.setTimeout(() => this.flushStats(), STATS_BATCH_MS);
+          this.statsTimer.unref();
         }
         return;
-      }
       case ControlType.Demand:
         this.options.onDemand?.(id, envelope.body as DemandBody);
         return;
@@ -301,6 +313,28 @@ export class ControlServer {
     }
   }
 
+  /** Decodes the deltas received since the last batch, hands them over, and acks them. */
+  private flushStats(): void {
+    this.options.clock.clearTimeout(this.statsTimer);
+    this.statsTimer = undefined;
+    const batch = this.statsQueue;
+    if (batch.length === 0) return;
+    this.statsQueue = [];
+    for (const { session, body, receivedAt } of batch) {
+      const delta = statsDeltaOf(body, this.keyTable);
+      if (delta === undefined) continue;
+      this.options.onStats?.(session.id, delta, receivedAt);
+      const ack: StatsAckBody = { stream: delta.stream, seq: delta.seq };
+      if (session.connection.version >= DEFERRED_ACK_VERSION) {
+        // Acks are cumulative: at 1,000 nodes an ack per delta was half of the manager's writes.
+        if (session.ack !== undefined && session.ack.stream !== ack.stream) this.flushAck(session);
+        session.ack = ack;
+      } else {
+        session.connection.send({ type: ControlType.StatsAck, body: ack }).catch(() => {});
+      }
+    }
+  }
+
   /** Beats only when idle; a beat carries the deferred stats ack when there is one. */
   private keepalive(session: Session, beatMs: number): () => void {
     const beat = (): Message | undefined => {
@@ -313,6 +347,8 @@ export class ControlServer {
 
   /** Sends the deferred stats ack now: ahead of another message, it leaves in the same write. */
   private flushAck(session: Session): void {
+    // Deltas still in the batch are taken in first, so that the ack covers them too.
+    if (this.statsQueue.length > 0) this.flushStats();
     const ack = session.ack;
     if (ack === undefined) return;
     session.ack = undefined;

@@ -226,7 +226,7 @@ export class ClusterManager {
       onWelcomed: (id, join) => void this.sendCurrentConfig(id, join),
       onConfigAnswer: (id, answer) => this.recordConfigAnswer(id, answer),
       onDemand: (id, demand) => this.demand(id, demand),
-      onStats: (id, delta) => void this.stats.ingest(id, delta, this.clock.now()),
+      onStats: (id, delta, receivedAt) => void this.stats.ingest(id, delta, receivedAt),
     });
     // One cluster port: UDP gossip, and TCP for gossip streams and the control channel (told apart by kind).
     const transport = new NetTransport({

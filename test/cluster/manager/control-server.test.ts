@@ -11,7 +11,7 @@ import { Logger } from '../../../src/base/logger.js';
 import { CONTROL_VERSIONS, ControlType, createControlRegistry } from '../../../src/cluster/control/messages.js';
 import type { JoinBody, KeepaliveBody, WelcomeBody } from '../../../src/cluster/control/messages.js';
 import { statsBody } from '../../../src/cluster/control/stats-body.js';
-import { ControlServer } from '../../../src/cluster/manager/control-server.js';
+import { ControlServer, STATS_BATCH_MS } from '../../../src/cluster/manager/control-server.js';
 import { DropCounters, FramedConnection, StreamKind, StreamServer } from '../../../src/cluster/wire/index.js';
 import type { Envelope, VersionRange } from '../../../src/cluster/wire/index.js';
 
@@ -27,6 +27,8 @@ interface Harness {
   lost: Set<string>;
   /** How many envelopes the manager has read from each node (each one is proof of life). */
   seen: Map<string, number>;
+  /** Deltas handed to onStats: node, seq, receive time, and the clock when handed over. */
+  stats: Array<{ id: string; seq: number; receivedAt: number; at: number }>;
   join(name: string, versions?: VersionRange): Promise<{ conn: FramedConnection; welcome: WelcomeBody }>;
 }
 
@@ -35,6 +37,7 @@ async function harness(heartbeatMs: number, maxHeartbeatsPerSecond: number): Pro
   const log: string[] = [];
   const lost = new Set<string>();
   const seen = new Map<string, number>();
+  const stats: Harness['stats'] = [];
   const control = new ControlServer({
     clock,
     logger: new Logger({ prefix: 'CM ', clock, sink: (line) => void log.push(line) }),
@@ -49,6 +52,7 @@ async function harness(heartbeatMs: number, maxHeartbeatsPerSecond: number): Pro
     onLeave: () => {},
     onLost: (id) => void lost.add(id),
     onSeen: (id) => void seen.set(id, (seen.get(id) ?? 0) + 1),
+    onStats: (id, delta, receivedAt) => void stats.push({ id, seq: delta.seq, receivedAt, at: clock.now() }),
   });
   const server = new StreamServer({ clock, routes: { [StreamKind.Control]: control.route() } });
   servers.push(server);
@@ -70,7 +74,7 @@ async function harness(heartbeatMs: number, maxHeartbeatsPerSecond: number): Pro
     await until(() => control.isConnected(name));
     return { conn, welcome: answer.body as WelcomeBody };
   };
-  return { clock, control, log, lost, seen, join };
+  return { clock, control, log, lost, seen, stats, join };
 }
 
 async function until(cond: () => boolean, what = 'a condition'): Promise<void> {
@@ -217,7 +221,27 @@ describe('control server: stats acks', () => {
     a.conn.destroy();
   });
 
-  test('a deferred ack leaves ahead of any other message to the node', async () => {
+  test('deltas are taken in as one batch within STATS_BATCH_MS, each with the time it arrived', async () => {
+    const h = await harness(1000, 0);
+    const a = await h.join('a');
+    const b = await h.join('b');
+    const t0 = h.clock.now();
+    await report(h, 'a', a.conn, 1);
+    h.clock.advance(30);
+    await report(h, 'b', b.conn, 1);
+    await report(h, 'a', a.conn, 2);
+    assert.deepEqual(h.stats, [], 'nothing before the batch is due');
+    h.clock.advance(STATS_BATCH_MS - 30);
+    assert.deepEqual(h.stats, [
+      { id: 'a', seq: 1, receivedAt: t0, at: t0 + STATS_BATCH_MS },
+      { id: 'b', seq: 1, receivedAt: t0 + 30, at: t0 + STATS_BATCH_MS },
+      { id: 'a', seq: 2, receivedAt: t0 + 30, at: t0 + STATS_BATCH_MS },
+    ]);
+    a.conn.destroy();
+    b.conn.destroy();
+  });
+
+  test('a deferred ack leaves ahead of any other message to the node, the batch not yet taken in included', async () => {
     const h = await harness(1000, 0);
     const a = await h.join('a');
     await report(h, 'a', a.conn, 7);
@@ -229,10 +253,13 @@ describe('control server: stats acks', () => {
     a.conn.destroy();
   });
 
-  test('a v2 node, which resends what is unacknowledged at every interval, is acked at once', async () => {
+  test('a v2 node, which resends what is unacknowledged at every interval, is acked with its batch, not at the beat', async () => {
     const h = await harness(1000, 0);
     const b = await h.join('b', { min: 1, max: 2 });
     await report(h, 'b', b.conn, 1);
+    await settle();
+    assert.equal(b.conn.pending, 0, 'not before the batch is taken in');
+    h.clock.advance(STATS_BATCH_MS);
     const ack = await b.conn.receive(5_000);
     assert.equal(ack.type, ControlType.StatsAck);
     assert.deepEqual(ack.body, { stream: 'run-1', seq: 1 });
