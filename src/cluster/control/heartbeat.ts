@@ -75,10 +75,13 @@ export function keepalive(conn: FramedConnection, options: KeepaliveOptions): ()
  * The beat the manager gives its control channels: the configured beat, lengthened so that `sessions` channels
  * beating once each per beat stay under `maxPerSecond` (0: never lengthened). As Nomad's servers stretch client
  * heartbeat TTLs under `max_heartbeats_per_second`: finding a node that failed is gossip's job, the channel's beat
- * only finds half-open channels, and that may take longer in a large cluster. Whole seconds above the configured
- * beat, so the beat changes (and every channel is told) at most once per `maxPerSecond` nodes joining or leaving.
+ * only finds half-open channels, and that may take longer in a large cluster. The configured beat while the
+ * channels stay under the bound with it; past that, the shortest multiple of it that does, so the beat changes
+ * (and every channel is told) at most once per `maxPerSecond × beat` nodes joining or leaving (per 100 nodes at the
+ * defaults, 1 s and 100).
  */
 export function effectiveBeatMs(configuredMs: number, sessions: number, maxPerSecond: number): number {
-  if (!(maxPerSecond > 0)) return configuredMs;
-  return Math.max(configuredMs, Math.ceil(sessions / maxPerSecond) * 1000);
+  if (!(maxPerSecond > 0) || sessions * 1000 <= maxPerSecond * configuredMs) return configuredMs;
+  const neededMs = (sessions / maxPerSecond) * 1000;
+  return Math.ceil(neededMs / configuredMs) * configuredMs;
 }

@@ -66,7 +66,7 @@ describe('keepalive', () => {
 });
 
 describe('effectiveBeatMs', () => {
-  test('keeps the total under max_heartbeats_per_second in whole seconds, never below the configured beat', () => {
+  test('keeps the total under max_heartbeats_per_second in multiples of the configured beat, never below it', () => {
     const cases: Array<[configured: number, sessions: number, rate: number, beat: number]> = [
       [1000, 0, 100, 1000],
       [1000, 1, 100, 1000],
@@ -79,7 +79,14 @@ describe('effectiveBeatMs', () => {
       [200, 1, 1, 1000],
       [200, 2, 1, 2000],
       [200, 3, 1, 3000],
-      [1500, 101, 100, 2000],
+      // 101 nodes at 1.5 s beat 67 times a second: under the bound, so the configured beat stays.
+      [1500, 101, 100, 1500],
+      [1500, 151, 100, 3000],
+      // A sub-second beat stays while it is within the bound (the fault suite's 4 nodes at 200 ms: 20 a second),
+      // and grows by its own steps past it.
+      [200, 4, 100, 200],
+      [200, 20, 100, 200],
+      [200, 21, 100, 400],
       [15_000, 1000, 100, 15_000],
       // 0 is off: the configured beat however many nodes.
       [1000, 100_000, 0, 1000],
