@@ -488,15 +488,11 @@ export class StatsWindow {
    * range or on `backend` with `node`.
    */
   query(q: StatsQuery, now: number): StatsQueryResult {
-    if (!Number.isFinite(q.from) || !Number.isFinite(q.to) || q.from >= q.to) {
-      throw new RangeError('stats query: from and to must be finite with from < to');
-    }
+    const res = q.node === undefined ? this.fineMs : this.coarseMs;
+    const { first, end } = this.rangeSlots(q.from, q.to, now, res);
     if (q.node !== undefined && q.backend !== undefined) {
       throw new RangeError('stats query: backends are kept cluster-wide only, not per node');
     }
-    const res = q.node === undefined ? this.fineMs : this.coarseMs;
-    const first = Math.max(Math.floor(q.from / res), Math.floor((now - this.windowMs) / res));
-    const end = Math.min(Math.ceil(q.to / res), Math.floor(now / res) + 1); // exclusive
     const points = Math.max(0, end - first);
 
     let rings: Ring[];
